@@ -1,0 +1,134 @@
+"""The one message type of newsflow, and its (de)serialisation.
+
+An Article travels news.raw -> news.clean -> news.tagged; each stage fills in more
+fields. Messages are orjson-encoded JSON with a `schema` version field, keyed by the
+article id. Anything that cannot be decoded raises BadMessage, which stages turn into
+a DeadLetter on news.dlq.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+import orjson
+
+SCHEMA_VERSION = 1
+DLQ_SCHEMA_VERSION = 1
+
+
+class BadMessage(ValueError):
+    """Input a stage cannot handle. `kind` is a short, bounded label for metrics;
+    the message is the full reason that goes on the dead letter."""
+
+    def __init__(self, reason: str, kind: str = "bad_message"):
+        super().__init__(reason)
+        self.kind = kind
+
+
+@dataclass(slots=True)
+class Tag:
+    name: str
+    score: float
+    evidence: list[dict] = field(default_factory=list)  # [{"phrase":..,"where":"title|body","pos":..}]
+
+
+@dataclass(slots=True)
+class Article:
+    id: str
+    url: str
+    source: str
+    content: str  # raw body as fetched: text or HTML (see content_type)
+    content_type: str = "text/plain"
+    title: str | None = None
+    published_at: str | None = None  # ISO 8601
+    authors: list[str] = field(default_factory=list)
+    fetched_at: float = field(default_factory=time.time)  # epoch seconds, for end-to-end latency
+    content_hash: str = ""  # hash of the raw content; a new hash under the same id is a new revision
+    # Filled by the cleaner.
+    text: str | None = None
+    dateline: str | None = None
+    language: str | None = None
+    # Filled by the tagger.
+    tags: list[Tag] = field(default_factory=list)
+    taxonomy_version: str | None = None
+    duplicate_of: str | None = None
+    story_id: str | None = None
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def key(self) -> bytes:
+        return self.id.encode()
+
+
+_ARTICLE_FIELDS = {f.name for f in fields(Article)}
+_REQUIRED = ("id", "url", "source", "content")
+
+
+def encode(article: Article) -> bytes:
+    return orjson.dumps(article)
+
+
+def decode(raw: bytes | None) -> Article:
+    if raw is None:
+        raise BadMessage("empty message (tombstone)", "empty")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadMessage(f"not JSON: {exc}", "not_json") from None
+    if not isinstance(data, dict):
+        raise BadMessage(f"not a JSON object: {type(data).__name__}", "not_json")
+    version = data.get("schema")
+    if version != SCHEMA_VERSION:
+        raise BadMessage(
+            f"unknown schema version {version!r} (this build reads {SCHEMA_VERSION})", "schema_version"
+        )
+    missing = [k for k in _REQUIRED if not isinstance(data.get(k), str) or not data.get(k)]
+    if missing:
+        raise BadMessage(f"missing or non-string field(s): {', '.join(missing)}", "missing_field")
+    try:
+        tags = [Tag(**t) for t in data.get("tags") or []]
+        kwargs = {k: v for k, v in data.items() if k in _ARTICLE_FIELDS and k != "tags"}
+        return Article(tags=tags, **kwargs)
+    except TypeError as exc:
+        raise BadMessage(f"malformed field: {exc}", "malformed_field") from None
+
+
+def content_id(content: str | bytes) -> str:
+    """Stable id from content (files, entries without guid or link)."""
+    data = content.encode() if isinstance(content, str) else content
+    return hashlib.sha256(data).hexdigest()[:24]
+
+
+def hash_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """What a stage could not handle, with enough to find and replay it."""
+
+    stage: str
+    reason: str
+    original: bytes
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    at: float = field(default_factory=time.time)
+    schema: int = DLQ_SCHEMA_VERSION
+
+    def encode(self) -> bytes:
+        data = asdict(self)
+        data["original"] = base64.b64encode(self.original).decode()
+        data["key"] = base64.b64encode(self.key).decode() if self.key is not None else None
+        return orjson.dumps(data)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "DeadLetter":
+        data = orjson.loads(raw)
+        data["original"] = base64.b64decode(data["original"])
+        if data.get("key") is not None:
+            data["key"] = base64.b64decode(data["key"])
+        return cls(**data)

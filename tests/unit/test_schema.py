@@ -1,0 +1,54 @@
+import orjson
+import pytest
+
+from shared.schema import Article, BadMessage, DeadLetter, Tag, content_id, decode, encode
+
+
+def _article(**kw) -> Article:
+    base = dict(id="a1", url="https://example.org/a", source="demo", content="Body text.")
+    base.update(kw)
+    return Article(**base)
+
+
+def test_round_trip_keeps_every_field():
+    art = _article(title="T", tags=[Tag("taiwan", 2.5, [{"phrase": "Taiwan", "where": "body", "pos": 3}])])
+    back = decode(encode(art))
+    assert back == art
+    assert orjson.loads(encode(art))["schema"] == 1
+
+
+@pytest.mark.parametrize(
+    "raw, kind",
+    [
+        (b"{not json", "not_json"),
+        (b"[1, 2]", "not_json"),
+        (None, "empty"),
+        (orjson.dumps({"schema": 99, "id": "x", "url": "u", "source": "s", "content": "c"}), "schema_version"),
+        (orjson.dumps({"schema": 1, "id": "x", "url": "u", "source": "s"}), "missing_field"),
+        (orjson.dumps({"schema": 1, "id": "x", "url": "u", "source": "s", "content": "c", "tags": [{"x": 1}]}),
+         "malformed_field"),
+    ],
+)
+def test_bad_input_is_a_bad_message_with_a_kind(raw, kind):
+    with pytest.raises(BadMessage) as info:
+        decode(raw)
+    assert info.value.kind == kind
+    assert str(info.value)
+
+
+def test_unknown_fields_from_a_newer_writer_are_ignored():
+    data = orjson.loads(encode(_article()))
+    data["something_new"] = 1
+    assert decode(orjson.dumps(data)).id == "a1"
+
+
+def test_content_id_is_stable_and_content_sensitive():
+    assert content_id("abc") == content_id(b"abc")
+    assert content_id("abc") != content_id("abd")
+    assert len(content_id("abc")) == 24
+
+
+def test_dead_letter_round_trip_keeps_original_bytes():
+    letter = DeadLetter("cleaner", "not_json: x", b"\xff\x00raw", "news.raw", 2, 41, key=b"k")
+    back = DeadLetter.decode(letter.encode())
+    assert back == letter
