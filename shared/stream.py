@@ -106,4 +106,6 @@ def run_worker(app: faust.App, settings: Settings) -> None:
     """Run a Faust worker in the foreground until SIGINT/SIGTERM (which it handles cleanly)."""
     from faust.worker import Worker
 
-    Worker(app, loglevel=settings.log_level.lower().replace("warning", "warn")).execute_from_commandline()
+    # Faust narrates every service start at INFO; below DEBUG we keep it to warnings.
+    level = "debug" if settings.log_level.upper() == "DEBUG" else "warn"
+    Worker(app, loglevel=level, quiet=True).execute_from_commandline()

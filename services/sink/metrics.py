@@ -1,0 +1,26 @@
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from shared.metrics import StageMetrics
+
+# Fetched -> stored: from a fraction of a second (a live run) to half an hour (a backlog).
+END_TO_END_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800)
+
+
+class SinkMetrics(StageMetrics):
+    def __init__(self, registry: CollectorRegistry):
+        super().__init__("sink", registry)
+        self.end_to_end_seconds = Histogram(
+            "newsflow_end_to_end_seconds",
+            "Seconds from an article's fetch by the poller to its database commit.",
+            buckets=END_TO_END_BUCKETS,
+            registry=registry,
+        )
+        self.rows = Counter(
+            "newsflow_sink_rows_total", "Article rows written, by operation.", ["op"], registry=registry
+        )
+        self.db_write_seconds = Histogram(
+            "newsflow_sink_db_write_seconds",
+            "Seconds per database transaction (one batch).",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )

@@ -1,0 +1,228 @@
+"""`newsflow run`: the embedded default.
+
+Starts a local broker when none is configured, creates the topics, runs every service as
+its own process, restarts a service that dies (with backoff) and gives up, saying why,
+when one keeps dying. With --once it waits until every stage has processed everything
+the poller published, prints a summary and stops.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.broker.main import LocalBroker, start_broker
+from services.sink.store import open_store
+from services.tagger.taxonomy import load_taxonomy
+from shared.config import Settings
+from shared.kafka import backlog, ensure_topics, high_watermarks, pipeline_topics
+from shared.procs import die_with_parent, free_port, port_open
+
+log = logging.getLogger("newsflow.supervisor")
+
+SERVICES = ("poller", "cleaner", "tagger", "sink")
+# Which group must have consumed which topic for the pipeline to be drained, in flow order.
+DRAIN_CHECKS = (("cleaner", "raw"), ("tagger", "clean"), ("sink", "tagged"))
+MAX_BACKOFF_S = 30.0
+STALL_TIMEOUT_S = 300.0
+
+
+class GaveUp(RuntimeError):
+    """A service kept dying, or the pipeline stopped making progress."""
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    metrics_port: int
+    process: subprocess.Popen | None = None
+    deaths: deque = field(default_factory=deque)
+    restart_at: float | None = None
+    finished: bool = False  # a --once poller that exited 0 is done, not dead
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, env=self.env, preexec_fn=die_with_parent)
+        self.restart_at = None
+        log.info(
+            "started %-7s pid %-7d metrics http://127.0.0.1:%d/metrics",
+            self.name, self.process.pid, self.metrics_port,
+        )
+
+
+class Supervisor:
+    def __init__(
+        self, settings: Settings, *, once: bool = False, ingest: Sequence[str] = (), poll_feeds: bool = True
+    ):
+        self.settings = settings
+        self.once = once
+        self.poll_feeds = poll_feeds
+        self.ingest = [str(Path(p).resolve()) for p in ingest]
+        self.broker: LocalBroker | None = None
+        self.children: list[Child] = []
+        self.stopping = threading.Event()
+
+    # -- start and stop ------------------------------------------------------------------
+
+    def start(self) -> None:
+        data_dir = self.settings.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.settings.kafka_bootstrap:
+            self.broker = start_broker(self.settings.broker_port, data_dir / "broker.log")
+            self.settings = self.settings.model_copy(update={"kafka_bootstrap": self.broker.bootstrap})
+        else:
+            log.info("using the configured broker %s", self.settings.kafka_bootstrap)
+        tags = [t.name for t in load_taxonomy(self.settings.taxonomy_file).topics]
+        ensure_topics(self.settings, pipeline_topics(self.settings, tags))
+        self.dlq_start = sum(high_watermarks(self.settings, self.settings.dlq_topic).values())
+        for i, name in enumerate(SERVICES, start=1):
+            self.children.append(self._child(name, i, data_dir))
+        for child in self.children:
+            child.start()
+
+    def _child(self, name: str, index: int, data_dir: Path) -> Child:
+        base = self.settings.metrics_base_port
+        port = base + index if base else free_port()
+        if port_open("127.0.0.1", port):
+            port = free_port()
+        env = dict(os.environ)
+        env.update(
+            NEWSFLOW_KAFKA_BOOTSTRAP=self.settings.kafka_bootstrap,
+            NEWSFLOW_DB_URL=self.settings.database_url,
+            NEWSFLOW_DATA_DIR=str(data_dir),
+            NEWSFLOW_FEEDS_FILE=str(Path(self.settings.feeds_file).resolve()),
+            NEWSFLOW_TAXONOMY_FILE=str(Path(self.settings.taxonomy_file).resolve()),
+            NEWSFLOW_METRICS_PORT=str(port),
+        )
+        command = [sys.executable, "-m", "services.cli", name]
+        if name == "poller":
+            command += ["--once"] if self.once else []
+            command += [] if self.poll_feeds else ["--no-feeds"]
+            for path in self.ingest:
+                command += ["--ingest", path]
+        return Child(name, command, env, port)
+
+    def stop(self) -> None:
+        running = [c for c in self.children if c.process and c.process.poll() is None]
+        for child in running:
+            child.process.terminate()
+        deadline = time.monotonic() + 15
+        for child in running:
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within 15 s; killing it", child.name)
+                child.process.kill()
+                child.process.wait()
+        if self.broker:
+            self.broker.stop()
+            log.info("local broker stopped")
+
+    # -- watching ------------------------------------------------------------------------
+
+    def check_children(self) -> None:
+        """Restart dead services with backoff; raise GaveUp when one keeps dying."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.finished or child.process is None:
+                continue
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.start()
+                continue
+            code = child.process.poll()
+            if code is None:
+                continue
+            if code == 0 and child.name == "poller" and self.once:
+                child.finished = True
+                log.info("poller finished publishing")
+                continue
+            child.deaths.append(now)
+            while child.deaths and now - child.deaths[0] > self.settings.restart_window_s:
+                child.deaths.popleft()
+            if len(child.deaths) >= self.settings.restart_limit:
+                raise GaveUp(
+                    f"{child.name} died {len(child.deaths)} times within "
+                    f"{self.settings.restart_window_s:.0f} s (last exit code {code}); giving up"
+                )
+            delay = min(MAX_BACKOFF_S, 0.5 * 2 ** (len(child.deaths) - 1))
+            log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
+            child.restart_at = now + delay
+
+    def watch(self) -> None:
+        while not self.stopping.wait(0.5):
+            self.check_children()
+
+    def wait_drained(self) -> None:
+        """Block until every stage has committed everything published upstream of it."""
+        poller = self.children[0]
+        while not poller.finished:
+            self.check_children()
+            if self.stopping.wait(0.3):
+                return
+        stable, best, best_at = 0, None, time.monotonic()
+        last_report = 0.0
+        while stable < 2:
+            self.check_children()
+            behind = {
+                stage: backlog(self.settings, self.settings.group(stage), self.settings.topic(topic))
+                for stage, topic in DRAIN_CHECKS
+            }
+            total = sum(behind.values())
+            stable = stable + 1 if total == 0 else 0
+            if best is None or total < best:
+                best, best_at = total, time.monotonic()
+            elif time.monotonic() - best_at > STALL_TIMEOUT_S:
+                raise GaveUp(f"no progress for {STALL_TIMEOUT_S:.0f} s; still behind: {behind}")
+            if total and time.monotonic() - last_report > 5:
+                log.info("waiting for the stages: %s", ", ".join(f"{s} {n} behind" for s, n in behind.items()))
+                last_report = time.monotonic()
+            if self.stopping.wait(0.5):
+                return
+
+    def summary(self) -> str:
+        store = open_store(self.settings.database_url)
+        try:
+            stored, per_tag = store.count(), store.tag_counts()
+        finally:
+            store.close()
+        dead = sum(high_watermarks(self.settings, self.settings.dlq_topic).values()) - self.dlq_start
+        tags = ", ".join(f"{t} {n}" for t, n in sorted(per_tag.items())) or "none"
+        return f"articles stored: {stored}; per tag: {tags}; dead-lettered this run: {dead}"
+
+
+def run(
+    settings: Settings, *, once: bool = False, ingest: Sequence[str] = (), poll_feeds: bool = True
+) -> int:
+    supervisor = Supervisor(settings, once=once, ingest=ingest, poll_feeds=poll_feeds)
+
+    def on_signal(signum, _frame):
+        log.info("%s: stopping every process", signal.Signals(signum).name)
+        supervisor.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        supervisor.start()
+        if once:
+            supervisor.wait_drained()
+            if supervisor.stopping.is_set():
+                return 130  # interrupted before everything was stored
+            print(supervisor.summary(), flush=True)
+        else:
+            supervisor.watch()
+        return 0
+    except GaveUp as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        supervisor.stop()
