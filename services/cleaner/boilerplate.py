@@ -1,0 +1,79 @@
+"""Boilerplate in article text: widget lines, and tails of links that follow the story.
+
+Rules work on lines. A whole-line rule drops only short lines that are nothing but a widget;
+a tail rule cuts from a marker to the end only in the back part of the text, so a story that
+mentions "you may also like" early on is never cut in half. When unsure, keep the text.
+"""
+from __future__ import annotations
+
+import re
+
+MAX_WIDGET_LINE = 120
+# A tail marker must start after this share of the text's characters.
+TAIL_MIN_SHARE = 0.35
+
+WIDGET_LINE = re.compile(
+    r"""^(?:
+        share\ this\b.* | share\ (?:on|via)\ (?:facebook|twitter|x|linkedin|whatsapp|email|reddit)\b.*
+      | share(?:\ this\ (?:article|story))?:? | tweet | email\ this.* | print\ this.*
+      | follow\ us\ on\b.* | follow\ @\w+.* | like\ us\ on\ facebook.*
+      | sign\ up\ for\ (?:our|the)\b.*newsletter.* | subscribe\ to\ (?:our|the)\b.*newsletter.*
+      | (?:get|receive)\ (?:our|the)\b.*newsletter.*
+      | read\ more:? | continue\ reading.* | click\ here\ to\b.* | advertisement | skip\ advertisement
+      | (?:photo|image|picture|file\ photo)(?:\ credit)?\s*:.* | \((?:photo|image)\b[^)]*\)
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+TAIL_MARKER = re.compile(
+    r"""^(?:
+        you\ (?:may|might)\ also\ (?:like|enjoy) | related(?:\ (?:articles|stories|news|content|coverage))?
+      | recommended(?:\ (?:for\ you|stories|articles|reading))? | more\ from\b.* | read\ next
+      | most\ (?:popular|read) | trending(?:\ now)? | more\ (?:stories|news|on\ this\ story)
+      | also\ read | don't\ miss
+    ):?$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+# A headline in a trailing list of links: "Some Headline Here -" (a separator dash at the end).
+LINKED_HEADLINE = re.compile(r"^.{8,200}\s[-–|]$")
+LONE_SEPARATOR = re.compile(r"^[-–—|*•·]+$")
+MIN_LINK_RUN = 3
+
+
+def drop_widget_lines(lines: list[str]) -> list[str]:
+    return [ln for ln in lines if not (len(ln) <= MAX_WIDGET_LINE and WIDGET_LINE.match(ln))]
+
+
+def cut_tail(lines: list[str]) -> list[str]:
+    """Cut a trailing "You may also like"-style section and trailing lists of linked headlines."""
+    total = sum(len(ln) for ln in lines) or 1
+    seen = 0
+    for i, line in enumerate(lines):
+        if seen / total >= TAIL_MIN_SHARE and len(line) <= 60 and TAIL_MARKER.match(line.strip()):
+            return _strip_trailing_separators(lines[:i])
+        seen += len(line)
+    return _cut_link_run(lines, total)
+
+
+def _cut_link_run(lines: list[str], total: int) -> list[str]:
+    """Cut from the first run of MIN_LINK_RUN+ "Headline -" lines in the back part to the end."""
+    run_start, run_len = None, 0
+    for i, line in enumerate(lines):
+        if LINKED_HEADLINE.match(line.strip()):
+            if run_start is None:
+                run_start = i
+            run_len += 1
+            before = sum(len(ln) for ln in lines[:run_start])
+            if run_len >= MIN_LINK_RUN and before / total >= TAIL_MIN_SHARE:
+                return _strip_trailing_separators(lines[:run_start])
+        elif line.strip():
+            run_start, run_len = None, 0
+    return _strip_trailing_separators(lines)
+
+
+def _strip_trailing_separators(lines: list[str]) -> list[str]:
+    end = len(lines)
+    while end and (not lines[end - 1].strip() or LONE_SEPARATOR.match(lines[end - 1].strip())):
+        end -= 1
+    return lines[:end]

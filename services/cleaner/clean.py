@@ -1,0 +1,113 @@
+"""Raw article -> clean text with metadata. Pure: no Kafka, no I/O."""
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+import unicodedata
+
+from services.cleaner.boilerplate import WIDGET_LINE, cut_tail, drop_widget_lines
+from services.cleaner.dates import find_date
+from services.cleaner.html_text import html_to_text
+from services.cleaner.language import detect_language
+from shared.schema import Article
+
+MAX_TITLE_CHARS = 200
+MAX_TITLE_WORDS = 25
+SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+SENTENCE_END = re.compile(r"[.;,:]$")
+METADATA_START = re.compile(r"^(?:date|published|posted|updated|by)\b", re.IGNORECASE)
+AUTHORS = re.compile(r"^(?:authors?|written by|reporting by)\s*:\s*(?P<names>.{3,150})$", re.IGNORECASE)
+BYLINE = re.compile(r"^by\s+(?P<names>[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}(?:(?:,|\s+and)\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3})*)$")
+# "WASHINGTON:", "LISLE, Ill. (WLS) —", "TAIPEI, Taiwan -"
+DATELINE = re.compile(r"^(?P<place>[A-Z][A-Z.'’ -]{2,30}?)(?:,\s*[A-Z][\w. ]{1,25})?(?:\s*\([A-Z]{2,10}\))?\s*(?::|—|–|\s-)\s")
+TAG = re.compile(r"<[^>]+>")
+
+
+def normalise_lines(text: str) -> list[str]:
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    return [SPACES.sub(" ", line).strip() for line in text.split("\n")]
+
+
+def looks_like_headline(line: str) -> bool:
+    words = line.split()
+    return (
+        2 <= len(words) <= MAX_TITLE_WORDS
+        and len(line) <= MAX_TITLE_CHARS
+        and not SENTENCE_END.search(line)
+        and not METADATA_START.match(line)
+        and not WIDGET_LINE.match(line)
+    )
+
+
+def split_title(text: str) -> tuple[str | None, str]:
+    """The first line as title when it looks like a headline (skipping widget lines), and the rest."""
+    lines = text.split("\n")
+    for i, raw in enumerate(lines):
+        line = SPACES.sub(" ", raw).strip()
+        if not line or WIDGET_LINE.match(line):
+            continue
+        if looks_like_headline(line) and any(ln.strip() for ln in lines[i + 1:]):
+            return line, "\n".join(lines[i + 1:])
+        break
+    return None, text
+
+
+def split_names(names: str) -> list[str]:
+    parts = re.split(r",|\band\b|&", names)
+    return [p.strip(" .") for p in parts if p.strip(" .")]
+
+
+def find_authors(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Names from an "Authors: …" line (anywhere) or a "By …" line (near the top); the line goes."""
+    for i, line in enumerate(lines):
+        match = AUTHORS.match(line) or (i < 10 and BYLINE.match(line))
+        if match:
+            return split_names(match["names"]), lines[:i] + lines[i + 1:]
+    return [], lines
+
+
+def find_dateline(paragraphs: list[str]) -> str | None:
+    match = DATELINE.match(paragraphs[0]) if paragraphs else None
+    return match["place"].strip() if match else None
+
+
+def plain_title(title: str | None) -> str | None:
+    if not title:
+        return None
+    return SPACES.sub(" ", html.unescape(TAG.sub("", title))).strip() or None
+
+
+def clean_article(article: Article) -> Article:
+    """A copy of `article` with clean `text` and the metadata found in it.
+
+    Raises ValueError when no text remains (the stage dead-letters the article).
+    """
+    body = article.content
+    if article.content_type == "text/html":
+        body = html_to_text(body)
+    lines = normalise_lines(body)
+    title = plain_title(article.title)
+    if title is None:
+        title, rest = split_title("\n".join(lines))
+        lines = rest.split("\n")
+    elif lines and next((ln for ln in lines if ln), "") == title:
+        lines = lines[lines.index(title) + 1:]
+    published_at = article.published_at
+    found_date, lines = find_date(lines)
+    published_at = published_at or found_date
+    authors, lines = find_authors(lines)
+    lines = cut_tail(drop_widget_lines(lines))
+    paragraphs = [ln for ln in lines if ln]
+    if not paragraphs:
+        raise ValueError("no text left after cleaning")
+    text = "\n\n".join(paragraphs)
+    return dataclasses.replace(
+        article,
+        title=title,
+        text=text,
+        published_at=published_at,
+        authors=article.authors or authors,
+        dateline=find_dateline(paragraphs),
+        language=detect_language(text),
+    )
