@@ -1,0 +1,123 @@
+"""The taxonomy file: topics, their phrases and rules, loaded and compiled once."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+TOPIC_KEYS = {"description", "threshold", "title_weight", "phrases", "patterns", "context", "veto"}
+PHRASE_KEYS = {"text", "weight", "case_sensitive", "ambiguous"}
+PATTERN_KEYS = {"pattern", "weight", "case_sensitive", "ambiguous"}
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class TaxonomyError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Term:
+    label: str  # the phrase or pattern as written, for evidence and `explain`
+    weight: float
+    ambiguous: bool
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    threshold: float
+    title_weight: float
+    terms: tuple[Term, ...]
+    matcher: re.Pattern  # one alternation; group i+1 is terms[i]
+    context: re.Pattern | None
+    veto: re.Pattern | None
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    version: str
+    topics: tuple[Topic, ...]
+
+
+def phrase_regex(text: str) -> str:
+    """A phrase on word boundaries; inner spaces and hyphens match any run of either."""
+    words = [re.escape(w) for w in re.split(r"[\s-]+", text.strip()) if w]
+    return r"(?<!\w)" + r"[\s-]+".join(words) + r"(?!\w)"
+
+
+def _alternation(items: list[str], where: str) -> re.Pattern | None:
+    if not items:
+        return None
+    if not all(isinstance(i, str) and i.strip() for i in items):
+        raise TaxonomyError(f"{where}: every entry must be a non-empty string")
+    return re.compile("|".join(phrase_regex(i) for i in sorted(items, key=len, reverse=True)), re.IGNORECASE)
+
+
+def _term(entry, kind: str, where: str) -> tuple[Term, str]:
+    if isinstance(entry, str):
+        entry = {"text": entry} if kind == "phrases" else {"pattern": entry}
+    if not isinstance(entry, dict):
+        raise TaxonomyError(f"{where}: an entry must be a string or a mapping, not {entry!r}")
+    allowed = PHRASE_KEYS if kind == "phrases" else PATTERN_KEYS
+    unknown = set(entry) - allowed
+    if unknown:
+        raise TaxonomyError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    label = entry.get("text" if kind == "phrases" else "pattern")
+    if not isinstance(label, str) or not label.strip():
+        raise TaxonomyError(f"{where}: missing {'text' if kind == 'phrases' else 'pattern'}")
+    source = phrase_regex(label) if kind == "phrases" else label
+    try:
+        re.compile(source)
+    except re.error as exc:
+        raise TaxonomyError(f"{where}: bad pattern {label!r}: {exc}") from None
+    flags = "" if entry.get("case_sensitive") else "(?i:"
+    regex = f"{flags}{source})" if flags else f"(?:{source})"
+    weight = float(entry.get("weight", 1.0))
+    return Term(label, weight, bool(entry.get("ambiguous", False))), regex
+
+
+def _topic(name: str, spec, where: str) -> Topic:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise TaxonomyError(f"{where}: topic name {name!r} must be lower-case letters, digits, - or _")
+    if not isinstance(spec, dict):
+        raise TaxonomyError(f"{where}: topic {name!r} must be a mapping")
+    unknown = set(spec) - TOPIC_KEYS
+    if unknown:
+        raise TaxonomyError(f"{where}: topic {name!r}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TOPIC_KEYS)}")
+    if "threshold" not in spec:
+        raise TaxonomyError(f"{where}: topic {name!r}: missing threshold")
+    pairs = []
+    for kind in ("phrases", "patterns"):
+        for i, entry in enumerate(spec.get(kind) or []):
+            pairs.append(_term(entry, kind, f"{where}: topic {name!r} {kind}[{i}]"))
+    if not pairs:
+        raise TaxonomyError(f"{where}: topic {name!r} has no phrases or patterns")
+    # Longest first, so "spy balloon" wins over "balloon" where both would match.
+    pairs.sort(key=lambda p: len(p[0].label), reverse=True)
+    return Topic(
+        name=name,
+        threshold=float(spec["threshold"]),
+        title_weight=float(spec.get("title_weight", 2.0)),
+        terms=tuple(t for t, _ in pairs),
+        matcher=re.compile("|".join(f"({rx})" for _, rx in pairs)),
+        context=_alternation(list(spec.get("context") or []), f"{where}: topic {name!r} context"),
+        veto=_alternation(list(spec.get("veto") or []), f"{where}: topic {name!r} veto"),
+    )
+
+
+def load_taxonomy(path: str | Path) -> Taxonomy:
+    where = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TaxonomyError(f"{where}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise TaxonomyError(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("topics"), dict) or not data["topics"]:
+        raise TaxonomyError(f"{where}: expected a mapping with `version` and a non-empty `topics` mapping")
+    if "version" not in data:
+        raise TaxonomyError(f"{where}: missing version")
+    topics = tuple(_topic(name, spec, where) for name, spec in data["topics"].items())
+    return Taxonomy(version=str(data["version"]), topics=topics)
