@@ -1,0 +1,96 @@
+"""The feeds file: YAML (a list of feeds with options) or OPML (what feed readers export)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+from xml.etree import ElementTree
+
+import yaml
+
+FEED_KEYS = {"name", "url", "interval", "interval_s", "headers", "enabled"}
+
+
+class FeedsFileError(ValueError):
+    pass
+
+
+@dataclass
+class Feed:
+    name: str
+    url: str
+    interval_s: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    enabled: bool = True
+
+
+def load_feeds(path: str | Path) -> list[Feed]:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FeedsFileError(f"{path}: cannot read the feeds file: {exc}") from None
+    if path.suffix.lower() == ".opml" or raw.lstrip()[:200].lower().find(b"<opml") >= 0:
+        return _from_opml(raw, path)
+    return _from_yaml(raw, path)
+
+
+def resolve_url(url: str, base: Path) -> str:
+    """http(s) and file URLs as they are; a plain path is taken relative to the feeds file."""
+    scheme = urlparse(url).scheme.lower()
+    if scheme in ("http", "https", "file"):
+        return url
+    return (base.parent / url).resolve().as_uri()
+
+
+def _from_yaml(raw: bytes, path: Path) -> list[Feed]:
+    try:
+        data = yaml.safe_load(raw) or []
+    except yaml.YAMLError as exc:
+        raise FeedsFileError(f"{path}: not valid YAML: {exc}") from None
+    if isinstance(data, dict):
+        data = data.get("feeds") or []
+    if not isinstance(data, list):
+        raise FeedsFileError(f"{path}: expected a list of feeds (or `feeds:` with a list)")
+    feeds = []
+    for i, entry in enumerate(data):
+        where = f"{path}: feed #{i + 1}"
+        if isinstance(entry, str):
+            entry = {"url": entry}
+        if not isinstance(entry, dict):
+            raise FeedsFileError(f"{where}: expected a URL or a mapping, got {entry!r}")
+        unknown = set(entry) - FEED_KEYS
+        if unknown:
+            raise FeedsFileError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(FEED_KEYS)}")
+        url = entry.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise FeedsFileError(f"{where}: missing url")
+        interval = entry.get("interval_s", entry.get("interval"))
+        headers = entry.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise FeedsFileError(f"{where}: headers must be a mapping")
+        feeds.append(
+            Feed(
+                name=str(entry.get("name") or urlparse(url).netloc or Path(url).stem),
+                url=resolve_url(url.strip(), path),
+                interval_s=float(interval) if interval is not None else None,
+                headers={str(k): str(v) for k, v in headers.items()},
+                enabled=bool(entry.get("enabled", True)),
+            )
+        )
+    return feeds
+
+
+def _from_opml(raw: bytes, path: Path) -> list[Feed]:
+    try:
+        root = ElementTree.fromstring(raw)
+    except ElementTree.ParseError as exc:
+        raise FeedsFileError(f"{path}: not valid OPML: {exc}") from None
+    feeds = []
+    for outline in root.iter("outline"):  # folders nest outlines; iter() walks them all
+        url = outline.get("xmlUrl") or outline.get("xmlurl")
+        if not url:
+            continue
+        name = outline.get("title") or outline.get("text") or urlparse(url).netloc or url
+        feeds.append(Feed(name=name, url=url))
+    return feeds

@@ -1,0 +1,91 @@
+"""Feed bytes -> raw Articles, with feedparser (which never fetches here: it gets bytes)."""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import feedparser
+
+from services.poller.feeds import Feed
+from shared.schema import Article, content_id, hash_text
+
+
+class FeedParseError(Exception):
+    pass
+
+
+@dataclass
+class ParsedFeed:
+    entries: list[Article]
+    bozo: str | None  # why feedparser found the feed malformed, when it did
+
+
+def canonical_url(url: str) -> str:
+    """Scheme and host lower-cased, utm_* parameters and the fragment dropped."""
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith("utm_")]
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, urlencode(query), ""))
+
+
+def iso_utc(struct) -> str | None:
+    if not struct:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(struct), tz=timezone.utc).isoformat()
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def entry_id(entry, link: str | None, title: str, published: str | None) -> str:
+    guid = (entry.get("id") or "").strip()
+    if guid:
+        return content_id("guid:" + guid)
+    if link:
+        return content_id("link:" + canonical_url(link))
+    return content_id(f"entry:{title}\n{published or ''}")
+
+
+def _content(entry) -> tuple[str, str]:
+    candidates = [(c.get("value") or "", c.get("type") or "") for c in entry.get("content") or []]
+    detail = entry.get("summary_detail") or {}
+    candidates.append((entry.get("summary") or "", detail.get("type") or "text/html"))
+    value, kind = max(candidates, key=lambda c: len(c[0]))
+    return value, ("text/html" if "html" in kind else "text/plain")
+
+
+def parse_feed(feed: Feed, body: bytes, fetched_at: float) -> ParsedFeed:
+    if not body.strip():
+        raise FeedParseError("empty body instead of a feed")
+    parsed = feedparser.parse(body, sanitize_html=True, resolve_relative_uris=False)
+    bozo = repr(parsed.get("bozo_exception")) if parsed.get("bozo") else None
+    if not parsed.entries and not parsed.get("version"):
+        head = body[:500].lower()
+        if b"<html" in head or b"<!doctype html" in head:
+            raise FeedParseError("an HTML page, not a feed")
+        raise FeedParseError(f"not a feed{': ' + bozo if bozo else ''}")
+    articles = []
+    for entry in parsed.entries:
+        title = (entry.get("title") or "").strip()
+        link = (entry.get("link") or "").strip() or None
+        published = iso_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
+        content, content_type = _content(entry)
+        if not (title or content):
+            continue
+        authors = [a.get("name") for a in entry.get("authors") or [] if a.get("name")]
+        articles.append(
+            Article(
+                id=entry_id(entry, link, title, published),
+                url=link or feed.url,
+                source=feed.name,
+                title=title or None,
+                content=content or title,
+                content_type=content_type,
+                published_at=published,
+                authors=authors,
+                fetched_at=fetched_at,
+                content_hash=hash_text(f"{title}\n{content}"),
+            )
+        )
+    return ParsedFeed(articles, bozo)
