@@ -1,0 +1,39 @@
+"""Where articles are stored: SQLite (the embedded default) or PostgreSQL, behind one interface.
+
+Both speak the same SQL except for placeholders and how migrations are locked; the upsert is
+`INSERT … ON CONFLICT (id) DO UPDATE`, so a replayed article updates its row, never adds one.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.schema import Article
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    inserted: int
+    updated: int
+
+
+class Store(Protocol):
+    def upsert(self, articles: Sequence[Article]) -> UpsertResult: ...
+    def list_articles(self, *, tag: str | None = None, limit: int | None = None) -> list[dict]: ...
+    def get_article(self, article_id: str) -> dict | None: ...
+    def count(self) -> int: ...
+    def tag_counts(self) -> dict[str, int]: ...
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    if url.startswith("sqlite:///"):
+        from services.sink.sql_store import open_sqlite
+
+        return open_sqlite(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        from services.sink.sql_store import open_postgres
+
+        return open_postgres(url)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://user@host/db")
