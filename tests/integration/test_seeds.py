@@ -1,0 +1,80 @@
+"""Acceptance of the pipeline issue, end to end through the real local broker."""
+from __future__ import annotations
+
+import os
+
+import orjson
+import pytest
+
+from tests.conftest import newsflow
+
+pytestmark = pytest.mark.integration
+
+
+def _articles(db: str, env) -> dict[str, dict]:
+    out = newsflow("articles", "--db", db, "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    rows = [orjson.loads(line) for line in out.stdout.splitlines()]
+    return {os.path.basename(r["url"])[:3]: r for r in rows}
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """`newsflow run --once --ingest seeds` on its embedded default (it starts its own broker)."""
+    from tests.conftest import SEEDS
+
+    if not SEEDS.is_dir():
+        pytest.skip(f"seed articles not found at {SEEDS}")
+    work = tmp_path_factory.mktemp("seeds")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+    env["NEWSFLOW_DATA_DIR"] = str(work / "data")
+    db = f"sqlite:///{work / 't.db'}"
+    first = newsflow("run", "--once", "--ingest", str(SEEDS), "--db", db, env=env, cwd=work)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return work, env, db, first
+
+
+def test_once_prints_a_summary(seeded):
+    _, _, _, first = seeded
+    assert "articles stored: 5" in first.stdout
+    assert "dead-lettered this run: 0" in first.stdout
+
+
+def test_seed_articles_are_stored_clean_and_tagged(seeded):
+    _, env, db, _ = seeded
+    arts = _articles(db, env)
+    assert sorted(arts) == ["000", "001", "002", "003", "004"]
+    for row in arts.values():
+        assert row["url"].startswith("file:///")
+        for key in ("id", "source", "title", "text", "published_at", "tags", "duplicate_of", "story_id"):
+            assert key in row
+    assert all("taiwan" in r["tags"] for r in arts.values())
+    assert {k for k, r in arts.items() if "balloon" in r["tags"]} == {"000", "001", "003"}
+    assert {k for k, r in arts.items() if "hotline" in r["tags"]} == {"002"}
+    assert arts["000"]["title"] == "Biden will push China to resume military ties with US, official says"
+    assert arts["003"]["title"] == "US, China top military officials speak for first time in over a year"
+    assert arts["004"]["title"] == "China, US set for meeting of top military officials amid Taiwan tensions"
+    assert arts["000"]["published_at"].startswith("2023-11-13")
+    assert arts["001"]["published_at"].startswith("2023-11-17")
+    assert "not for lack of trying" in arts["002"]["text"]
+    for junk in ("You May Also Like", "Cal Raleigh", "Share this @internewscast.com"):
+        assert junk not in arts["002"]["text"]
+    assert "Dua Lipa" not in arts["003"]["text"]
+    assert "You might also like" not in arts["004"]["text"]
+
+
+def test_running_once_again_stores_each_article_once(seeded):
+    from tests.conftest import SEEDS
+
+    work, env, db, _ = seeded
+    again = newsflow("run", "--once", "--ingest", str(SEEDS), "--db", db, env=env, cwd=work)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "articles stored: 5" in again.stdout
+    assert len(_articles(db, env)) == 5
+
+
+def test_tag_filter_lists_only_tagged_articles(seeded):
+    _, env, db, _ = seeded
+    out = newsflow("articles", "--db", db, "--tag", "hotline", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "1 article(s)" in out.stdout

@@ -1,0 +1,129 @@
+"""The cleaner's pure functions: the seed articles, and cases of our own writing."""
+from __future__ import annotations
+
+import pytest
+
+from services.cleaner.clean import clean_article, split_title
+from services.cleaner.dates import find_date
+from shared.schema import Article
+from tests.conftest import SEEDS
+
+
+def seed(prefix: str) -> Article:
+    if not SEEDS.is_dir():
+        pytest.skip(f"seed articles not found at {SEEDS}")
+    path = next(SEEDS.glob(f"{prefix}_*.txt"))
+    title, body = split_title(path.read_text(encoding="utf-8"))
+    return clean_article(Article(id=prefix, url=path.as_uri(), source="file", content=body, title=title))
+
+
+def article(content: str, content_type: str = "text/plain", **kw) -> Article:
+    return Article(id="x", url="https://example.org/x", source="demo", content=content, content_type=content_type, **kw)
+
+
+def test_seed_000_title_date_and_metadata_lines():
+    a = seed("000")
+    assert a.title == "Biden will push China to resume military ties with US, official says"
+    assert a.published_at == "2023-11-13T01:34:00+00:00"
+    assert "Published :" not in a.text and "Updated :" not in a.text
+    assert a.text.endswith("rebuild communications and trust.")
+    assert a.language == "en"
+
+
+def test_seed_001_date_prefix_and_no_invented_title():
+    a = seed("001")
+    assert a.title is None
+    assert a.published_at == "2023-11-17T00:00:00+00:00"
+    assert a.text.startswith("In a bid to enhance cooperation")
+
+
+def test_seed_002_share_widgets_and_related_tail_removed():
+    a = seed("002")
+    assert "not for lack of trying" in a.text
+    for junk in ("You May Also Like", "Cal Raleigh", "Share this @internewscast.com", "Jonestown"):
+        assert junk not in a.text
+    assert a.text.endswith("communications with China would resume.")
+
+
+def test_seed_003_trailing_headline_list_removed_and_dateline_found():
+    a = seed("003")
+    assert a.title == "US, China top military officials speak for first time in over a year"
+    assert a.dateline == "WASHINGTON"
+    assert "Dua Lipa" not in a.text and "Keke Palmer" not in a.text
+    assert a.text.endswith("defend state sovereignty and territorial integrity over it.")
+
+
+def test_seed_004_authors_and_tail():
+    a = seed("004")
+    assert a.title == "China, US set for meeting of top military officials amid Taiwan tensions"
+    assert a.authors == ["Catherine Wong", "Minnie Chan", "Reuters"]
+    assert "Authors:" not in a.text and "You might also like" not in a.text
+    assert "• Telephone call in January" in a.text
+
+
+def test_split_title_needs_a_headline_shaped_first_line():
+    assert split_title("Harbour reopens after storm\n\nThe harbour reopened.") == (
+        "Harbour reopens after storm", "\nThe harbour reopened."
+    )
+    assert split_title("The harbour reopened on Monday after the storm.\nMore text.")[0] is None
+    assert split_title("Share this @example.com\nA long first paragraph that is a sentence.\n")[0] is None
+    assert split_title("Only a headline")[0] is None  # nothing after it: keep it as the text
+
+
+def test_html_snippet_becomes_paragraphs():
+    a = clean_article(article("<p>First &amp; foremost.</p><p>Second <b>para</b>.<br>Third line.</p>", "text/html"))
+    assert a.text == "First & foremost.\n\nSecond para.\n\nThird line."
+
+
+def test_whole_html_page_goes_through_the_extractor():
+    body = " ".join(["The council approved the harbour budget after a long debate."] * 6)
+    page = (
+        "<html><head><title>Budget</title></head><body><nav>Home | World | Sport</nav>"
+        f"<article><h1>Budget passes</h1><p>{body}</p><p>{body}</p></article>"
+        "<footer>Copyright Example News</footer></body></html>"
+    )
+    a = clean_article(article(page, "text/html", title="Budget passes"))
+    assert "harbour budget" in a.text
+    assert "Home | World | Sport" not in a.text
+
+
+def test_a_tail_marker_early_in_the_story_does_not_cut_it():
+    text = "Harbour news\nYou may also like\n" + "\n".join(f"Paragraph {i} of the harbour story." for i in range(30))
+    a = clean_article(article(text))
+    assert "Paragraph 29 of the harbour story." in a.text
+
+
+def test_widget_lines_go_but_similar_sentences_stay():
+    text = "Title here\nShare on Facebook\nFollow us on Twitter\nReaders may share this view, the mayor said.\n"
+    a = clean_article(article(text))
+    assert a.text == "Readers may share this view, the mayor said."
+
+
+def test_empty_text_is_an_error():
+    with pytest.raises(ValueError):
+        clean_article(article("   \n Share this \n"))
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("Published: November 13, 2023", "2023-11-13T00:00:00+00:00"),
+        ("Updated 2023-11-13T10:00:00Z", "2023-11-13T10:00:00+00:00"),
+        ("Nov. 13, 2023", "2023-11-13T00:00:00+00:00"),
+        ("Posted on 3 March 2024 at 10:15 pm", "2024-03-03T22:15:00+00:00"),
+        ("Published: 2024-05-01T09:00:00+02:00", "2024-05-01T07:00:00+00:00"),
+    ],
+)
+def test_date_forms(line, expected):
+    assert find_date(["A title", line, "Body text."])[0] == expected
+
+
+def test_dates_inside_the_story_are_not_taken():
+    lines = ["Title"] + [f"Line {i} of the story." for i in range(10)] + ["Published: November 13, 2023"]
+    assert find_date(lines)[0] is None
+
+
+def test_an_entry_date_is_kept():
+    a = clean_article(article("Published: November 13, 2023\nBody text.", published_at="2024-01-01T00:00:00+00:00"))
+    assert a.published_at == "2024-01-01T00:00:00+00:00"
+    assert a.text == "Body text."

@@ -1,0 +1,239 @@
+"""Feeds files, fetching over a real local HTTP server, feed parsing, file ingest, poller state."""
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from services.poller.feeds import FeedsFileError, Feed, load_feeds
+from services.poller.fetch import FetchError, fetch
+from services.poller.ingest import IngestError, ingest_paths
+from services.poller.parse import FeedParseError, canonical_url, parse_feed
+from services.poller.state import PollerState
+from shared.config import SAMPLES
+from tests.conftest import SEEDS, TESTDATA
+
+RSS_PARSER = TESTDATA / "feeds" / "rss-parser" / "test"
+OPML = TESTDATA / "feeds" / "opml"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"test data not found at {path}")
+    return path
+
+
+# -- feeds files ---------------------------------------------------------------------------
+
+def test_sample_feeds_load_resolve_and_parse():
+    feeds = load_feeds(SAMPLES / "feeds.yaml")
+    assert len(feeds) == 3 and all(f.url.startswith("file://") for f in feeds)
+    for feed in feeds:
+        parsed = parse_feed(feed, fetch(feed.url, timeout_s=5, max_bytes=10**6), time.time())
+        assert parsed.entries and parsed.bozo is None
+        for entry in parsed.entries:
+            assert entry.title and entry.url.startswith("https://") and entry.published_at
+
+
+def test_yaml_feed_errors_name_the_file_and_entry(tmp_path):
+    bad = tmp_path / "feeds.yaml"
+    bad.write_text("- url: https://example.org/a.xml\n- name: no-url\n")
+    with pytest.raises(FeedsFileError, match=r"feeds.yaml: feed #2: missing url"):
+        load_feeds(bad)
+    bad.write_text("- {url: https://example.org/a.xml, colour: red}\n")
+    with pytest.raises(FeedsFileError, match="unknown key"):
+        load_feeds(bad)
+
+
+def test_yaml_options_and_bare_urls(tmp_path):
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n  - https://example.org/a.xml\n  - {url: local.xml, name: L, interval: 60, enabled: false,"
+                    " headers: {X-Token: t}}\n")
+    a, b = load_feeds(path)
+    assert (a.url, a.name, a.enabled) == ("https://example.org/a.xml", "example.org", True)
+    assert (b.url, b.name, b.interval_s, b.enabled, b.headers) == (
+        (tmp_path / "local.xml").as_uri(), "L", 60.0, False, {"X-Token": "t"}
+    )
+
+
+@pytest.mark.parametrize("name", ["Subs.opml", "SubsNoTitleAttributes.opml"])
+def test_opml_with_nested_folders(name):
+    feeds = load_feeds(need(OPML / name))
+    assert len(feeds) > 5
+    assert all(f.url.startswith("http") and f.name for f in feeds)
+    assert len({f.url for f in feeds}) == len(feeds)
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["guardian", "heraldsun", "reddit"])
+def test_real_feeds_match_rss_parser_expectations(name):
+    source = need(RSS_PARSER / "input" / f"{name}.rss")
+    expected = orjson.loads((RSS_PARSER / "output" / f"{name}.json").read_bytes())["feed"]["items"]
+    parsed = parse_feed(Feed(name, source.as_uri()), source.read_bytes(), time.time())
+    assert len(parsed.entries) == len(expected)
+    for got, want in zip(parsed.entries, expected):
+        assert got.title == want["title"].strip()
+        assert got.url == want["link"]
+        if want.get("isoDate"):
+            assert got.published_at[:19] == want["isoDate"][:19]
+    assert len({e.id for e in parsed.entries}) == len(parsed.entries)
+
+
+def test_html_page_and_empty_body_are_not_feeds():
+    feed = Feed("x", "https://example.org/feed")
+    with pytest.raises(FeedParseError, match="HTML page"):
+        parse_feed(feed, b"<!DOCTYPE html><html><body><p>Moved</p></body></html>", 0)
+    with pytest.raises(FeedParseError, match="empty"):
+        parse_feed(feed, b"  ", 0)
+
+
+def test_malformed_feed_still_yields_recoverable_entries():
+    body = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>"
+            b"<item><title>One &amp; only</title><link>https://example.org/1</link></item>"
+            b"<item><title>Two</title><link>https://example.org/2</link>&bogus;</item></channel>")
+    parsed = parse_feed(Feed("x", "https://example.org/feed"), body, 0)
+    assert parsed.bozo
+    assert [e.title for e in parsed.entries][:1] == ["One & only"]
+
+
+def test_ids_guid_then_canonical_link_then_title_and_date():
+    def rss(item: bytes) -> bytes:
+        return b"<rss version='2.0'><channel><title>t</title><item>" + item + b"</item></channel></rss>"
+
+    feed = Feed("x", "https://example.org/feed")
+    by_guid = parse_feed(feed, rss(b"<guid>g-1</guid><title>A</title><link>https://example.org/a</link>"), 0)
+    same_guid = parse_feed(feed, rss(b"<guid>g-1</guid><title>A2</title><link>https://example.org/b</link>"), 0)
+    assert by_guid.entries[0].id == same_guid.entries[0].id
+    assert by_guid.entries[0].content_hash != same_guid.entries[0].content_hash
+    link1 = parse_feed(feed, rss(b"<title>A</title><link>HTTPS://Example.org/a?utm_source=x#top</link>"), 0)
+    link2 = parse_feed(feed, rss(b"<title>B</title><link>https://example.org/a</link>"), 0)
+    assert link1.entries[0].id == link2.entries[0].id
+    assert canonical_url("HTTPS://Example.ORG/p?a=1&utm_medium=rss#f") == "https://example.org/p?a=1"
+
+
+# -- file ingest -----------------------------------------------------------------------------
+
+def test_seeds_ingest_with_stable_ids_titles_and_file_urls():
+    need(SEEDS)
+    first = list(ingest_paths([SEEDS], 0))
+    again = list(ingest_paths([SEEDS], 1))
+    assert len(first) == 5 and all(not isinstance(a, IngestError) for a in first)
+    assert [a.id for a in first] == [a.id for a in again]
+    assert all(a.url.startswith("file:///") and a.url.endswith(".txt") for a in first)
+    titles = {Path(a.url).name[:3]: a.title for a in first}
+    assert titles["000"] == "Biden will push China to resume military ties with US, official says"
+    assert titles["003"].startswith("US, China top military officials")
+    assert titles["004"].startswith("China, US set for meeting")
+    assert titles["001"] is None
+
+
+def test_jsonl_html_and_bad_files(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(
+        b'{"url": "https://example.org/1", "title": "One", "text": "Body one."}\n'
+        b"{broken\n"
+        b'{"title": "Two", "content": "Body two.", "id": "given-id"}\n'
+    )
+    (tmp_path / "page.html").write_text("<html><head><title>Page &amp; title</title></head><body><p>Hi</p></body></html>")
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 reopens\n\nThe caf\xe9 reopened.".encode("latin-1"))
+    (tmp_path / ".hidden.txt").write_text("never read")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    items = list(ingest_paths([tmp_path], 0))
+    errors = [i for i in items if isinstance(i, IngestError)]
+    articles = {a.title: a for a in items if not isinstance(a, IngestError)}
+    assert sorted(str(e).split(": ", 1)[1][:8] for e in errors) == ["not JSON", "unsuppor"]
+    assert "a.jsonl:2" in str(next(e for e in errors if e.line))
+    assert articles["Two"].id == "given-id"
+    assert articles["Page & title"].content_type == "text/html"
+    assert articles["Café reopens"].content.strip() == "The café reopened."
+    assert len(articles) == 4
+
+
+# -- fetching over a real HTTP server -----------------------------------------------------------
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):
+        if self.path == "/feed":
+            body = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.server.seen_agent = self.headers.get("User-Agent")
+        elif self.path == "/moved":
+            self.send_response(301)
+            self.send_header("Location", "/feed")
+            self.end_headers()
+        elif self.path == "/huge":
+            self.send_response(200)
+            self.end_headers()  # no length: the cap must hold while streaming
+            try:
+                for _ in range(64):
+                    self.wfile.write(b"x" * 1024)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client hung up at its cap, as it should
+        elif self.path == "/slow":
+            time.sleep(2)
+            self.send_response(200)
+            self.end_headers()
+        else:
+            self.send_response(404)
+            self.end_headers()
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+
+
+def url(server, path: str) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+
+def test_fetch_ok_redirect_and_user_agent(server):
+    assert b"<rss" in fetch(url(server, "/moved"), timeout_s=5, max_bytes=10_000)
+    assert server.seen_agent.startswith("newsflow/")
+
+
+@pytest.mark.parametrize(
+    "path, timeout, message",
+    [("/huge", 5, "cap"), ("/slow", 0.5, "timed out"), ("/nope", 5, "HTTP 404")],
+)
+def test_fetch_failures_are_fetch_errors(server, path, timeout, message):
+    with pytest.raises(FetchError, match=message):
+        fetch(url(server, path), timeout_s=timeout, max_bytes=10_000)
+
+
+def test_fetch_missing_file_is_a_fetch_error(tmp_path):
+    with pytest.raises(FetchError):
+        fetch((tmp_path / "none.xml").as_uri(), timeout_s=1, max_bytes=10)
+
+
+# -- state -------------------------------------------------------------------------------------
+
+def test_state_remembers_published_entries_across_reopen(tmp_path):
+    state = PollerState(tmp_path / "p.db")
+    assert state.is_new_or_changed("f", "a", "h1")
+    state.mark_published("f", [("a", "h1")])
+    state.record_error("f", "HTTP 500")
+    state.record_error("f", "HTTP 500")
+    state.close()
+    state = PollerState(tmp_path / "p.db")
+    assert not state.is_new_or_changed("f", "a", "h1")
+    assert state.is_new_or_changed("f", "a", "h2")  # changed content: a new revision
+    assert state.health("f")["error_count"] == 2
+    state.record_success("f")
+    assert state.health("f")["error_count"] == 0
+    state.close()

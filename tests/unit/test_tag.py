@@ -1,0 +1,125 @@
+"""The tagger's pure functions: the seeds, the traps, and the taxonomy file's errors."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from services.tagger.tag import explain, tag_article, tag_text
+from services.tagger.taxonomy import TaxonomyError, load_taxonomy
+from shared.config import Settings
+from shared.schema import Article
+from tests.conftest import SEEDS
+
+TAXONOMY = load_taxonomy(Settings().taxonomy_file)
+
+
+def tags(text: str, title: str | None = None) -> set[str]:
+    return {t.name for t in tag_text(title, text, TAXONOMY)}
+
+
+def seed_tags(prefix: str) -> set[str]:
+    if not SEEDS.is_dir():
+        pytest.skip(f"seed articles not found at {SEEDS}")
+    text = next(SEEDS.glob(f"{prefix}_*.txt")).read_text(encoding="utf-8")
+    first, _, rest = text.strip().partition("\n")
+    title = first.strip() if prefix in ("000", "003", "004") else None
+    return tags(rest if title else text, title)
+
+
+@pytest.mark.parametrize(
+    "prefix, expected",
+    [
+        ("000", {"taiwan", "balloon"}),
+        ("001", {"taiwan", "balloon"}),
+        ("002", {"taiwan", "hotline"}),
+        ("003", {"taiwan", "balloon"}),
+        ("004", {"taiwan"}),
+    ],
+)
+def test_seed_tags(prefix, expected):
+    assert seed_tags(prefix) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Taiwanese voters queued in the rain.", {"taiwan"}),
+        ("The mayor of Taipei opened the bridge.", {"taiwan"}),
+        ("Two destroyers sailed through the Taiwan Strait.", {"taiwan"}),
+        ("Thailand's exports rose in March.", set()),
+        ("A hot-air balloon festival drew crowds to the valley.", set()),
+        ("Students launched a weather balloon from the school field.", set()),
+        ("The loan ends with a balloon payment on the mortgage.", set()),
+        ("A surveillance balloon over Montana was tracked by NORAD.", {"balloon"}),
+        ("Party balloons filled the hall.", set()),
+        ("Call the customer hotline for a refund.", set()),
+        ("The crisis hotline is open all night.", set()),
+        ("The Pentagon's hotline with Beijing stayed silent.", {"hotline"}),
+        ("The US-China military hotline was restored.", {"hotline"}),
+        ("Both sides agreed on restoring direct military communication channels.", {"hotline"}),
+        ("Officials kept open lines of communication, a diplomat said.", set()),
+    ],
+)
+def test_traps_and_positives(text, expected):
+    assert tags(text) == expected
+
+
+def test_title_counts_more_than_body():
+    title_only = tag_text("Taiwan votes", "Polls closed at four.", TAXONOMY)
+    body_only = tag_text(None, "Taiwan votes. Polls closed at four.", TAXONOMY)
+    assert title_only[0].score == 2 * body_only[0].score
+
+
+def test_repeats_have_diminishing_returns_and_evidence_has_positions():
+    (tag,) = tag_text(None, "Taiwan, Taiwan, Taiwan.", TAXONOMY)
+    assert tag.score == pytest.approx(1 + 1 / 2 + 1 / 3, abs=1e-3)
+    assert [e["pos"] for e in tag.evidence] == [0, 8, 16]
+    assert {e["where"] for e in tag.evidence} == {"body"}
+
+
+def test_explain_says_why_a_tag_was_not_given():
+    verdicts = {v.name: v for v in explain(None, "A weather balloon rose. Call the customer hotline.", TAXONOMY)}
+    assert not verdicts["balloon"].matched and verdicts["balloon"].vetoed[0]["veto"] == "weather balloon"
+    assert verdicts["hotline"].vetoed
+    lonely = {v.name: v for v in explain(None, "She bought a red balloon.", TAXONOMY)}
+    assert lonely["balloon"].lacking_context[0]["phrase"] == "balloon"
+
+
+def test_tag_article_uses_clean_text_and_records_the_version():
+    art = Article(id="x", url="u", source="s", content="Taiwan in raw junk", text="Nothing topical here.")
+    tagged = tag_article(art, TAXONOMY)
+    assert tagged.tags == [] and tagged.taxonomy_version == TAXONOMY.version
+
+
+def test_a_user_topic(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(textwrap.dedent("""
+        version: "1"
+        topics:
+          pelosi:
+            threshold: 1
+            phrases: [Nancy Pelosi, {text: Pelosi, case_sensitive: true}]
+    """))
+    taxonomy = load_taxonomy(path)
+    assert [t.name for t in tag_text(None, "Speaker Nancy Pelosi visited.", taxonomy)] == ["pelosi"]
+    assert tag_text(None, "pelosi in lower case is not the name", taxonomy) == []
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("version: 1\ntopics:\n  x:\n    threshold: 1\n    phrases: [a]\n    colour: red\n", "unknown key"),
+        ("version: 1\ntopics:\n  x:\n    threshold: 1\n    patterns: ['(unclosed']\n", "bad pattern"),
+        ("version: 1\ntopics:\n  x:\n    phrases: [a]\n", "missing threshold"),
+        ("version: 1\ntopics: [\n", "not valid YAML"),
+        ("topics:\n  x:\n    threshold: 1\n    phrases: [a]\n", "missing version"),
+        ("version: 1\ntopics:\n  Bad Name:\n    threshold: 1\n    phrases: [a]\n", "topic name"),
+    ],
+)
+def test_broken_taxonomy_files_are_clear_errors(tmp_path, body, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(body)
+    with pytest.raises(TaxonomyError, match=message) as info:
+        load_taxonomy(path)
+    assert str(path) in str(info.value)
