@@ -108,4 +108,6 @@ def run_worker(app: faust.App, settings: Settings) -> None:
 
     # Faust narrates every service start at INFO; below DEBUG we keep it to warnings.
     level = "debug" if settings.log_level.upper() == "DEBUG" else "warn"
-    Worker(app, loglevel=level, quiet=True).execute_from_commandline()
+    worker = Worker(app, loglevel=level, quiet=True)
+    worker.spinner = None  # its cursor codes garble the shared terminal of `newsflow run`
+    worker.execute_from_commandline()

@@ -52,7 +52,8 @@ def start_broker(port: int = 0, log_file: Path | None = None) -> LocalBroker:
     port = port or free_port(HOST)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL
     process = subprocess.Popen(
-        broker_command(port), stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        broker_command(port), stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+        start_new_session=True,  # Ctrl-C must not stop it before the services have committed
     )
     broker = LocalBroker(process, port)
     try:

@@ -51,7 +51,11 @@ class Child:
     finished: bool = False  # a --once poller that exited 0 is done, not dead
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, env=self.env, preexec_fn=die_with_parent)
+        # A session of its own: the terminal's Ctrl-C reaches only the supervisor, which then
+        # stops the services before the broker they need to flush and commit.
+        self.process = subprocess.Popen(
+            self.command, env=self.env, preexec_fn=die_with_parent, start_new_session=True
+        )
         self.restart_at = None
         log.info(
             "started %-7s pid %-7d metrics http://127.0.0.1:%d/metrics",
