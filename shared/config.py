@@ -35,9 +35,16 @@ class Settings(BaseSettings):
     taxonomy_file: Path = PROJECT_ROOT / "services" / "tagger" / "taxonomy.yaml"
 
     # Poller.
-    poll_interval_s: float = Field(default=900.0, gt=0)
-    fetch_timeout_s: float = Field(default=20.0, gt=0)
+    poll_interval_s: float = Field(default=900.0, gt=0)  # per feed, unless the feed sets its own
+    max_backoff_s: float = Field(default=6 * 3600.0, gt=0)  # cap of the backoff of a failing feed
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    fetch_timeout_s: float = Field(default=30.0, gt=0)  # total per fetch, body included
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    fetch_concurrency: int = Field(default=20, ge=1)  # fetches at once, all hosts
+    host_concurrency: int = Field(default=2, ge=1)  # fetches at once to one host
+    host_min_gap_s: float = Field(default=1.0, ge=0)  # between two requests to one host
+    fulltext_min_chars: int = Field(default=400, ge=0)  # shorter entries get their page fetched; 0: never
+    allow_private_hosts: str = ""  # comma list of hosts, addresses or networks the SSRF guard lets through
 
     # Sink batching: a transaction per this many messages or this many milliseconds.
     sink_batch_size: int = Field(default=500, ge=1)

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 
 import yaml
 
-FEED_KEYS = {"name", "url", "interval", "interval_s", "headers", "enabled"}
+FEED_KEYS = {"name", "url", "interval", "interval_s", "headers", "enabled", "fulltext"}
 
 
 class FeedsFileError(ValueError):
@@ -22,6 +22,7 @@ class Feed:
     interval_s: float | None = None
     headers: dict[str, str] = field(default_factory=dict)
     enabled: bool = True
+    fulltext: bool = True  # fetch the linked page when an entry carries only a short summary
 
 
 def load_feeds(path: str | Path) -> list[Feed]:
@@ -76,6 +77,7 @@ def _from_yaml(raw: bytes, path: Path) -> list[Feed]:
                 interval_s=float(interval) if interval is not None else None,
                 headers={str(k): str(v) for k, v in headers.items()},
                 enabled=bool(entry.get("enabled", True)),
+                fulltext=bool(entry.get("fulltext", True)),
             )
         )
     return feeds

@@ -1,4 +1,4 @@
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.metrics import StageMetrics
 
@@ -7,16 +7,35 @@ class PollerMetrics(StageMetrics):
     def __init__(self, registry: CollectorRegistry):
         super().__init__("poller", registry)
         self.fetches = Counter(
-            "newsflow_poller_fetches_total", "Feed fetches, by outcome.", ["outcome"], registry=registry
+            "newsflow_poller_fetches_total",
+            "Feed fetches by outcome: 200, 304, 4xx, 5xx, timeout, too_large, refused, parse_error, error.",
+            ["outcome"], registry=registry,
         )
         self.fetch_seconds = Histogram(
-            "newsflow_poller_fetch_seconds",
-            "Seconds to fetch one feed.",
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30),
-            registry=registry,
+            "newsflow_poller_fetch_seconds", "Seconds to fetch one feed.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30), registry=registry,
+        )
+        self.fetched_bytes = Counter(
+            "newsflow_poller_fetched_bytes_total", "Bytes of feed bodies received.", registry=registry
         )
         self.entries = Counter(
-            "newsflow_poller_entries_total", "Feed entries seen, by status.", ["status"], registry=registry
+            "newsflow_poller_entries_total", "Feed entries by status: new, updated, unchanged.", ["status"],
+            registry=registry,
+        )
+        self.bozo = Counter(
+            "newsflow_poller_malformed_feeds_total", "Feeds feedparser found malformed, by reason.", ["reason"],
+            registry=registry,
+        )
+        self.fulltext = Counter(
+            "newsflow_poller_fulltext_total", "Linked-page fetches for short entries, by outcome.", ["outcome"],
+            registry=registry,
+        )
+        self.feeds = Gauge(
+            "newsflow_poller_feeds", "Feeds by state: ok, failing, disabled.", ["state"], registry=registry
+        )
+        self.last_success = Gauge(
+            "newsflow_poller_last_success_timestamp_seconds", "When a feed was last fetched successfully.",
+            ["feed"], registry=registry,
         )
         self.ingest_errors = Counter(
             "newsflow_poller_ingest_errors_total", "Files or lines that could not be ingested.", registry=registry

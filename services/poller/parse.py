@@ -20,6 +20,11 @@ class FeedParseError(Exception):
 class ParsedFeed:
     entries: list[Article]
     bozo: str | None  # why feedparser found the feed malformed, when it did
+    ttl_s: float | None = None  # RSS <ttl>, a lower bound of the polling interval
+
+    @property
+    def bozo_kind(self) -> str | None:
+        return self.bozo.split("(", 1)[0] if self.bozo else None
 
 
 def canonical_url(url: str) -> str:
@@ -55,10 +60,13 @@ def _content(entry) -> tuple[str, str]:
     return value, ("text/html" if "html" in kind else "text/plain")
 
 
-def parse_feed(feed: Feed, body: bytes, fetched_at: float) -> ParsedFeed:
+def parse_feed(feed: Feed, body: bytes, fetched_at: float, headers: dict[str, str] | None = None) -> ParsedFeed:
+    """`headers` are the HTTP response headers: feedparser weighs their charset against the XML's."""
     if not body.strip():
         raise FeedParseError("empty body instead of a feed")
-    parsed = feedparser.parse(body, sanitize_html=True, resolve_relative_uris=False)
+    parsed = feedparser.parse(
+        body, sanitize_html=True, resolve_relative_uris=False, response_headers=headers or {}
+    )
     bozo = repr(parsed.get("bozo_exception")) if parsed.get("bozo") else None
     if not parsed.entries and not parsed.get("version"):
         head = body[:500].lower()
@@ -88,4 +96,11 @@ def parse_feed(feed: Feed, body: bytes, fetched_at: float) -> ParsedFeed:
                 content_hash=hash_text(f"{title}\n{content}"),
             )
         )
-    return ParsedFeed(articles, bozo)
+    return ParsedFeed(articles, bozo, _ttl_s(parsed.feed.get("ttl")))
+
+
+def _ttl_s(ttl) -> float | None:
+    try:
+        return float(ttl) * 60 if ttl else None  # RSS <ttl> is in minutes
+    except (TypeError, ValueError):
+        return None

@@ -1,4 +1,8 @@
-"""What the poller has published, per feed, and each feed's health. SQLite, survives restarts."""
+"""What the poller has published, per feed, and each feed's health and validators.
+
+SQLite, so it survives restarts: a restarted poller sends the same validators, publishes
+nothing it already published, and keeps each failing feed's backoff.
+"""
 from __future__ import annotations
 
 import sqlite3
@@ -7,30 +11,51 @@ from pathlib import Path
 
 SEEN_PER_FEED = 5000
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS published (
-    feed TEXT NOT NULL, article_id TEXT NOT NULL, content_hash TEXT NOT NULL, at REAL NOT NULL,
-    PRIMARY KEY (feed, article_id)
-);
-CREATE INDEX IF NOT EXISTS published_by_age ON published (feed, at);
-CREATE TABLE IF NOT EXISTS feeds (
-    feed TEXT PRIMARY KEY, last_success REAL, last_error TEXT, last_error_at REAL,
-    error_count INTEGER NOT NULL DEFAULT 0, etag TEXT, last_modified TEXT, body_hash TEXT
-);
-"""
+MIGRATIONS = [
+    """
+    CREATE TABLE published (
+        feed TEXT NOT NULL, article_id TEXT NOT NULL, content_hash TEXT NOT NULL, at REAL NOT NULL,
+        PRIMARY KEY (feed, article_id)
+    );
+    CREATE INDEX published_by_age ON published (feed, at);
+    CREATE TABLE feeds (
+        feed TEXT PRIMARY KEY, last_success REAL, last_error TEXT, last_error_at REAL,
+        error_count INTEGER NOT NULL DEFAULT 0, etag TEXT, last_modified TEXT, body_hash TEXT
+    );
+    """,
+    """
+    ALTER TABLE feeds ADD COLUMN current_url TEXT;
+    ALTER TABLE feeds ADD COLUMN next_poll_at REAL;
+    ALTER TABLE feeds ADD COLUMN last_outcome TEXT;
+    ALTER TABLE feeds ADD COLUMN name TEXT;
+    """,
+]
+FEED_FIELDS = {
+    "name", "last_success", "last_error", "last_error_at", "error_count", "etag", "last_modified",
+    "body_hash", "current_url", "next_poll_at", "last_outcome",
+}
 
 
 class PollerState:
     def __init__(self, path: str | Path):
         self.db = sqlite3.connect(str(path), timeout=10)
+        self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        (version,) = self.db.execute("PRAGMA user_version").fetchone()
+        for number, script in enumerate(MIGRATIONS, start=1):
+            if number > version:
+                self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
     def is_new_or_changed(self, feed: str, article_id: str, content_hash: str) -> bool:
         row = self.db.execute(
             "SELECT content_hash FROM published WHERE feed = ? AND article_id = ?", (feed, article_id)
         ).fetchone()
         return row is None or row[0] != content_hash
+
+    def was_published(self, feed: str, article_id: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM published WHERE feed = ? AND article_id = ?", (feed, article_id)
+        ).fetchone() is not None
 
     def mark_published(self, feed: str, items: list[tuple[str, str]]) -> None:
         now = time.time()
@@ -47,27 +72,36 @@ class PollerState:
                 (feed, feed, SEEN_PER_FEED),
             )
 
-    def record_success(self, feed: str) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT INTO feeds (feed, last_success, error_count) VALUES (?, ?, 0) "
-                "ON CONFLICT (feed) DO UPDATE SET last_success = excluded.last_success, error_count = 0",
-                (feed, time.time()),
-            )
+    def feed(self, feed: str) -> dict:
+        row = self.db.execute("SELECT * FROM feeds WHERE feed = ?", (feed,)).fetchone()
+        return dict(row) if row else {"feed": feed, "error_count": 0}
 
-    def record_error(self, feed: str, reason: str) -> None:
+    def all_feeds(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM feeds ORDER BY feed")]
+
+    def update_feed(self, feed: str, **fields) -> None:
+        unknown = set(fields) - FEED_FIELDS
+        if unknown:
+            raise ValueError(f"unknown feed field(s) {sorted(unknown)}")
+        names = sorted(fields)
         with self.db:
-            self.db.execute(
-                "INSERT INTO feeds (feed, last_error, last_error_at, error_count) VALUES (?, ?, ?, 1) "
-                "ON CONFLICT (feed) DO UPDATE SET last_error = excluded.last_error, "
-                "last_error_at = excluded.last_error_at, error_count = error_count + 1",
-                (feed, reason, time.time()),
-            )
+            self.db.execute("INSERT OR IGNORE INTO feeds (feed) VALUES (?)", (feed,))
+            if names:
+                assignments = ", ".join(f"{n} = ?" for n in names)  # names checked above
+                self.db.execute(f"UPDATE feeds SET {assignments} WHERE feed = ?", [fields[n] for n in names] + [feed])
+
+    def record_success(self, feed: str, **fields) -> None:
+        self.update_feed(feed, last_success=time.time(), error_count=0, **fields)
+
+    def record_error(self, feed: str, reason: str, **fields) -> int:
+        """Count one more error; returns the feed's consecutive error count."""
+        count = self.feed(feed).get("error_count", 0) + 1
+        self.update_feed(feed, last_error=reason, last_error_at=time.time(), error_count=count, **fields)
+        return count
 
     def health(self, feed: str) -> dict | None:
-        cursor = self.db.execute("SELECT * FROM feeds WHERE feed = ?", (feed,))
-        row = cursor.fetchone()
-        return dict(zip([d[0] for d in cursor.description], row)) if row else None
+        row = self.db.execute("SELECT * FROM feeds WHERE feed = ?", (feed,)).fetchone()
+        return dict(row) if row else None
 
     def close(self) -> None:
         self.db.close()

@@ -1,8 +1,6 @@
 """Feeds files, fetching over a real local HTTP server, feed parsing, file ingest, poller state."""
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 from pathlib import Path
 
@@ -10,7 +8,7 @@ import orjson
 import pytest
 
 from services.poller.feeds import FeedsFileError, Feed, load_feeds
-from services.poller.fetch import FetchError, fetch
+from services.poller.fetch import read_file
 from services.poller.ingest import IngestError, ingest_paths
 from services.poller.parse import FeedParseError, canonical_url, parse_feed
 from services.poller.state import PollerState
@@ -33,7 +31,7 @@ def test_sample_feeds_load_resolve_and_parse():
     feeds = load_feeds(SAMPLES / "feeds.yaml")
     assert len(feeds) == 3 and all(f.url.startswith("file://") for f in feeds)
     for feed in feeds:
-        parsed = parse_feed(feed, fetch(feed.url, timeout_s=5, max_bytes=10**6), time.time())
+        parsed = parse_feed(feed, read_file(Path(feed.url.removeprefix("file://")), 10**6), time.time())
         assert parsed.entries and parsed.bozo is None
         for entry in parsed.entries:
             assert entry.title and entry.url.startswith("https://") and entry.published_at
@@ -151,74 +149,6 @@ def test_jsonl_html_and_bad_files(tmp_path):
     assert articles["Page & title"].content_type == "text/html"
     assert articles["Café reopens"].content.strip() == "The café reopened."
     assert len(articles) == 4
-
-
-# -- fetching over a real HTTP server -----------------------------------------------------------
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
-    def do_GET(self):
-        if self.path == "/feed":
-            body = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            self.server.seen_agent = self.headers.get("User-Agent")
-        elif self.path == "/moved":
-            self.send_response(301)
-            self.send_header("Location", "/feed")
-            self.end_headers()
-        elif self.path == "/huge":
-            self.send_response(200)
-            self.end_headers()  # no length: the cap must hold while streaming
-            try:
-                for _ in range(64):
-                    self.wfile.write(b"x" * 1024)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client hung up at its cap, as it should
-        elif self.path == "/slow":
-            time.sleep(2)
-            self.send_response(200)
-            self.end_headers()
-        else:
-            self.send_response(404)
-            self.end_headers()
-
-
-@pytest.fixture(scope="module")
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-
-
-def url(server, path: str) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}{path}"
-
-
-def test_fetch_ok_redirect_and_user_agent(server):
-    assert b"<rss" in fetch(url(server, "/moved"), timeout_s=5, max_bytes=10_000)
-    assert server.seen_agent.startswith("newsflow/")
-
-
-@pytest.mark.parametrize(
-    "path, timeout, message",
-    [("/huge", 5, "cap"), ("/slow", 0.5, "timed out"), ("/nope", 5, "HTTP 404")],
-)
-def test_fetch_failures_are_fetch_errors(server, path, timeout, message):
-    with pytest.raises(FetchError, match=message):
-        fetch(url(server, path), timeout_s=timeout, max_bytes=10_000)
-
-
-def test_fetch_missing_file_is_a_fetch_error(tmp_path):
-    with pytest.raises(FetchError):
-        fetch((tmp_path / "none.xml").as_uri(), timeout_s=1, max_bytes=10)
 
 
 # -- state -------------------------------------------------------------------------------------
