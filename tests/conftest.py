@@ -5,6 +5,7 @@ import itertools
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ SHARED = REPO.parent / "shared"
 SEEDS = SHARED / "seeds"
 TESTDATA = SHARED / "testdata"
 _counter = itertools.count()
+# PostgreSQL on this machine (trust auth); each test gets a schema of its own inside `test`.
+PG_BASE = os.environ.get("NEWSFLOW_TEST_PG", "postgresql://127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +67,33 @@ def seeds() -> Path:
     if not SEEDS.is_dir():
         pytest.skip(f"seed articles not found at {SEEDS}")
     return SEEDS
+
+
+def pg_unavailable() -> str | None:
+    """Why PostgreSQL cannot be tested here, or None when a server answers."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_BASE, connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure means: no server to test against
+        return f"no PostgreSQL at {PG_BASE}: {exc}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A database URL for one test, on SQLite and on PostgreSQL (a schema of its own, dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    reason = pg_unavailable()
+    if reason:
+        pytest.skip(reason)
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_BASE, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_BASE, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

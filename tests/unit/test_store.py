@@ -1,42 +1,10 @@
 """The Store on real SQLite and real PostgreSQL (127.0.0.1:5432, database test): one suite, both backends."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from services.sink.store import open_store
 from shared.schema import Article, Tag
-
-PG_BASE = "postgresql://127.0.0.1:5432/test"
-
-
-def _pg_available() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_BASE, connect_timeout=3):
-            return None
-    except Exception as exc:  # noqa: BLE001 - any failure means: no server to test against
-        return f"no PostgreSQL at {PG_BASE}: {exc}"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    reason = _pg_available()
-    if reason:
-        pytest.skip(reason)
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_BASE, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(PG_BASE, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture
