@@ -119,6 +119,44 @@ def articles(db_url, tag, limit, as_json) -> None:
         out.write(f"{len(rows)} article(s)\n")
 
 
+def _pipeline(name: str):
+    """The pipeline a maintenance command works on (services/replay/context.py)."""
+    from services.replay.context import NoPipeline, attach
+
+    try:
+        return attach(_settings(name))
+    except NoPipeline as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _millis(text: str | None, option: str) -> int | None:
+    from services.replay.times import BadTime, parse_time, to_millis
+
+    if text is None:
+        return None
+    try:
+        return to_millis(parse_time(text))
+    except BadTime as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+@cli.command()
+@click.option("--stage", type=click.Choice(["cleaner", "tagger", "sink"]), required=True, help="The stage to move")
+@click.option("--from", "from_time", required=True, metavar="TIME", help="ISO 8601 or relative: 30m, 2h, 7d")
+@click.option("--to", "to_time", metavar="TIME", help="Reprocess only up to this time; the stage stays where it is")
+@click.option("--execute", is_flag=True, help="Carry out the plan (without it, only print it)")
+def replay(stage, from_time, to_time, execute) -> None:
+    """Process a stage's input again from a point in time (a plan unless --execute)."""
+    from services.replay.replay import Refused, replay as run_replay
+
+    from_ms, to_ms = _millis(from_time, "--from"), _millis(to_time, "--to")
+    pipeline = _pipeline("replay")
+    try:
+        run_replay(pipeline, stage, from_ms, to_ms, execute, click.echo)
+    except Refused as exc:
+        raise click.ClickException(f"refused: {exc}") from None
+
+
 def main() -> None:
     cli(prog_name="newsflow")
 

@@ -1,0 +1,117 @@
+"""Replay's pure parts: TIME arguments, the binary search over offsets, the plan, progress."""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from services.replay.offsets import bisect_first
+from services.replay.plan import plan_partition, render, total
+from services.replay.progress import Progress
+from services.replay.times import BadTime, parse_time
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "text, back",
+    [("2h", timedelta(hours=2)), ("7d", timedelta(days=7)), ("30m", timedelta(minutes=30)),
+     ("45s", timedelta(seconds=45)), ("1w", timedelta(weeks=1)), ("1.5h", timedelta(minutes=90)), (" 2H ", timedelta(hours=2))],
+)
+def test_relative_times_count_back_from_now(text, back):
+    assert parse_time(text, NOW) == NOW - back
+
+
+def test_iso_times_keep_their_zone_and_naive_ones_are_local():
+    assert parse_time("2024-05-01T10:00:00Z", NOW) == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert parse_time("2024-05-01T10:00:00+02:00", NOW) == datetime(2024, 5, 1, 8, tzinfo=timezone.utc)
+    naive = parse_time("2024-05-01T10:00:00", NOW)
+    assert naive.tzinfo is not None
+    assert naive.replace(tzinfo=None) == datetime(2024, 5, 1, 10)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2h ago", "-2h", "2024-13-01", ""])
+def test_bad_times_say_what_is_accepted(text):
+    with pytest.raises(BadTime, match="ISO 8601"):
+        parse_time(text, NOW)
+
+
+def _log(stamps: dict[int, int]):
+    """probe over a partition given as {offset: timestamp} (offsets may have gaps)."""
+    calls = []
+
+    def probe(o):
+        calls.append(o)
+        later = [k for k in stamps if k >= o]
+        return (min(later), stamps[min(later)]) if later else None
+
+    return probe, calls
+
+
+def test_bisect_finds_the_first_record_at_or_after_a_time():
+    stamps = {o: 1000 + 10 * o for o in range(100)}
+    probe, calls = _log(stamps)
+    assert bisect_first(probe, 0, 100, 1000 + 10 * 37) == 37
+    assert bisect_first(probe, 0, 100, 1000 + 10 * 37 - 5) == 37
+    assert bisect_first(probe, 0, 100, 0) == 0
+    assert bisect_first(probe, 0, 100, 10**9) == 100  # nothing that late: the end
+    calls.clear()
+    bisect_first(probe, 0, 100, 1500)
+    assert len(calls) <= 8  # log2(100) probes, not a scan
+
+
+def test_bisect_copes_with_gaps_and_equal_timestamps():
+    stamps = {0: 5, 1: 5, 4: 7, 5: 7, 6: 7, 9: 9}  # 2, 3, 7, 8 missing (compaction, markers)
+    probe, _ = _log(stamps)
+    assert bisect_first(probe, 0, 10, 6) == 4
+    assert bisect_first(probe, 0, 10, 7) == 4
+    assert bisect_first(probe, 0, 10, 8) == 9
+    assert bisect_first(probe, 0, 10, 5) == 0
+    assert bisect_first(probe, 5, 10, 5) == 5  # within a sub-range
+
+
+def test_unbounded_plan_moves_back_but_never_forward():
+    back = plan_partition(0, committed=100, first=60, end=120, bounded=False)
+    assert (back.new_offset, back.window, back.reprocess) == (60, (60, 100), 40)
+    ahead = plan_partition(1, committed=50, first=60, end=120, bounded=False)
+    assert ahead.new_offset is None and ahead.reprocess == 0
+    never = plan_partition(2, committed=None, first=0, end=120, bounded=False)
+    assert never.new_offset is None and never.reprocess == 0
+    assert total([back, ahead, never]) == 40
+    text = render([back, ahead, never], bounded=False)
+    assert "has not reached FROM yet" in text and "never consumed" in text
+
+
+def test_bounded_plan_keeps_the_group_and_stops_at_what_was_consumed():
+    window = plan_partition(0, committed=100, first=20, end=50, bounded=True)
+    assert (window.new_offset, window.window, window.reprocess) == (None, (20, 50), 30)
+    behind = plan_partition(1, committed=30, first=20, end=50, bounded=True)
+    assert behind.window == (20, 30)  # 30..49 the stage has yet to do anyway
+    before = plan_partition(2, committed=10, first=20, end=50, bounded=True)
+    assert before.reprocess == 0
+    assert "unchanged" in render([window], bounded=True)
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_progress_shows_count_share_and_rate_at_intervals():
+    out, clock = io.StringIO(), _Clock()
+    progress = Progress("backfill", 1000, "files", rate_unit="articles", stream=out, interval_s=1.0, clock=clock)
+    clock.now = 0.5
+    progress.advance(100, counted=200)  # shown: the first call always is
+    clock.now = 0.7
+    progress.advance(100, counted=200)  # not shown: within the interval
+    clock.now = 2.0
+    progress.advance(300, counted=600)
+    assert progress.finish() == 2.0
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "backfill: 100/1,000 files (10%), 400 articles/s"
+    assert lines[1] == "backfill: 500/1,000 files (50%), 500 articles/s"
+    assert len(lines) == 3
