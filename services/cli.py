@@ -157,6 +157,49 @@ def replay(stage, from_time, to_time, execute) -> None:
         raise click.ClickException(f"refused: {exc}") from None
 
 
+@cli.command()
+@click.option("--taxonomy", "taxonomy_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The new taxonomy file")
+@click.option("--since", metavar="TIME", help="Only articles stored since TIME (ISO 8601 or 30m, 2h, 7d)")
+@click.option("--dry-run", is_flag=True, help="Print who would gain or lose which tag; change nothing")
+@click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True,
+              help="Seconds to wait for the pipeline to store every article again")
+def retag(taxonomy_file, since, dry_run, timeout_s) -> None:
+    """Retag stored articles under a new taxonomy, through the running tagger and sink."""
+    from pathlib import Path
+
+    from services.replay.context import NoPipeline, Pipeline, attach
+    from services.replay.retag import RetagError, diff, load_new, render_diff, retag as run_retag
+    from services.sink.store import open_store
+
+    since_ms = _millis(since, "--since")
+    settings = _settings("retag")
+    try:
+        pipeline = attach(settings)
+    except NoPipeline as exc:
+        if not dry_run:
+            raise click.ClickException(str(exc)) from None
+        pipeline = Pipeline(settings)  # a dry run needs only the database
+    since_s = since_ms / 1000 if since_ms is not None else None
+    store = open_store(pipeline.settings.database_url)
+    try:
+        before = store.count()
+        if dry_run:
+            new = load_new(Path(taxonomy_file))
+            result, _ = diff(store, new, since_s)
+            click.echo(f"retag dry run under taxonomy {new.version}: {result.checked} stored article(s) in the window")
+            click.echo(render_diff(result))
+            click.echo("dry run: nothing was changed")
+            return
+        result = run_retag(pipeline, store, Path(taxonomy_file), since_s, timeout_s, click.echo)
+        per_tag = ", ".join(f"{t} +{g} -{l}" for t, (g, l) in result.per_tag().items()) or "no tag changed"
+        click.echo(f"retagged {result.checked} article(s): {per_tag}; stored articles {before} before, {store.count()} after")
+    except RetagError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
 def main() -> None:
     cli(prog_name="newsflow")
 

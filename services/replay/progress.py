@@ -22,6 +22,7 @@ class Progress:
         self.clock = clock
         self.started = clock()
         self.last_shown = float("-inf")
+        self.last_done = -1
         self.done = 0  # units of `total` (files, messages)
         self.counted = 0  # what the rate counts (articles)
 
@@ -47,7 +48,7 @@ class Progress:
         return text
 
     def _show(self) -> None:
-        self.last_shown = self.clock()
+        self.last_shown, self.last_done = self.clock(), self.done
         if self.tty:
             self.stream.write("\r" + self.line() + "\x1b[K")
         else:
@@ -55,8 +56,9 @@ class Progress:
         self.stream.flush()
 
     def finish(self) -> float:
-        """Show the final state; returns the seconds it took."""
-        self._show()
+        """Show the final state (unless just shown); returns the seconds it took."""
+        if self.done != self.last_done or self.tty:
+            self._show()
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()

@@ -110,8 +110,14 @@ def test_progress_shows_count_share_and_rate_at_intervals():
     progress.advance(100, counted=200)  # not shown: within the interval
     clock.now = 2.0
     progress.advance(300, counted=600)
-    assert progress.finish() == 2.0
+    clock.now = 2.5
+    progress.advance(500, counted=1000)  # within the interval: left to finish()
+    assert progress.finish() == 2.5
     lines = out.getvalue().splitlines()
-    assert lines[0] == "backfill: 100/1,000 files (10%), 400 articles/s"
-    assert lines[1] == "backfill: 500/1,000 files (50%), 500 articles/s"
-    assert len(lines) == 3
+    assert lines == [
+        "backfill: 100/1,000 files (10%), 400 articles/s",
+        "backfill: 500/1,000 files (50%), 500 articles/s",
+        "backfill: 1,000/1,000 files (100%), 800 articles/s",
+    ]
+    progress.finish()  # nothing new: not shown twice
+    assert len(out.getvalue().splitlines()) == 3
