@@ -200,6 +200,27 @@ def retag(taxonomy_file, since, dry_run, timeout_s) -> None:
         store.close()
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="At most this many articles per second")
+def backfill(paths, rate) -> None:
+    """Publish archived files and folders (text, HTML, JSON lines, saved feeds) as raw articles."""
+    from pathlib import Path
+
+    from services.replay.backfill import backfill as run_backfill
+
+    pipeline = _pipeline("backfill")
+    result = run_backfill(pipeline.settings, [Path(p) for p in paths], rate)
+    click.echo(
+        f"published {result.articles:,} article(s) from {result.files:,} file(s) to {pipeline.settings.raw_topic} "
+        f"in {result.seconds:.1f} s ({result.rate:,.0f} articles/s); {len(result.errors)} could not be read"
+    )
+    for error in result.errors[:20]:
+        click.echo(f"  {error}", err=True)
+    if len(result.errors) > 20:
+        click.echo(f"  ... and {len(result.errors) - 20} more", err=True)
+
+
 def main() -> None:
     cli(prog_name="newsflow")
 

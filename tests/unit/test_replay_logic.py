@@ -121,3 +121,27 @@ def test_progress_shows_count_share_and_rate_at_intervals():
     ]
     progress.finish()  # nothing new: not shown twice
     assert len(out.getvalue().splitlines()) == 3
+
+
+def test_rate_limiter_paces_to_the_rate_without_an_initial_burst():
+    from services.replay.backfill import RateLimiter
+
+    clock = _Clock()
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        clock.now += s
+
+    limiter = RateLimiter(50, clock=clock, sleep=sleep)
+    for _ in range(101):
+        limiter.acquire()
+    assert clock.now == pytest.approx(100 / 50)  # 101 acquisitions: the first is free, then 50 a second
+    clock.now += 10  # idle for long: at most one second's worth may go at once
+    for _ in range(50):
+        limiter.acquire()
+    before = clock.now
+    limiter.acquire()
+    assert clock.now - before == pytest.approx(1 / 50)
+    with pytest.raises(ValueError):
+        RateLimiter(0)
