@@ -221,6 +221,47 @@ def backfill(paths, rate) -> None:
         click.echo(f"  ... and {len(result.errors) - 20} more", err=True)
 
 
+@cli.group()
+def dlq() -> None:
+    """Dead letters: what a stage could not handle, and sending it back after a fix."""
+
+
+reason_option = click.option("--reason", help="Only letters whose reason contains this (any case), e.g. not_json")
+stage_option = click.option("--stage", type=click.Choice(["cleaner", "tagger", "sink"]), help="Only this stage's letters")
+
+
+@dlq.command("list")
+@reason_option
+@stage_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per letter, with its original")
+def dlq_list(reason, stage, as_json) -> None:
+    """List dead letters: when, stage, reason, where from, and whether replayed."""
+    from services.replay import dlq as dead
+
+    pipeline = _pipeline("dlq")
+    letters = dead.select(dead.read_letters(pipeline.settings), reason, stage)
+    if as_json:
+        for letter in letters:
+            click.echo(orjson.dumps(letter.as_json()).decode())
+    else:
+        click.echo(dead.render(letters))
+
+
+@dlq.command("replay")
+@reason_option
+@stage_option
+def dlq_replay(reason, stage) -> None:
+    """Send dead letters back to their stage's input topic; each letter is replayed once."""
+    from services.replay import dlq as dead
+
+    pipeline = _pipeline("dlq")
+    letters = dead.select(dead.read_letters(pipeline.settings), reason, stage)
+    earlier = sum(l.replayed for l in letters)
+    sent = dead.replay(pipeline.settings, letters)
+    where = ", ".join(f"{n} to {topic}" for topic, n in sorted(sent.items())) or "none"
+    click.echo(f"replayed {sum(sent.values())} dead letter(s): {where}; {earlier} replayed before were left alone")
+
+
 def main() -> None:
     cli(prog_name="newsflow")
 

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     def dlq_topic(self) -> str:
         return self.topic("dlq")
 
+    @property
+    def dlq_replayed_topic(self) -> str:
+        """Which dead letters `newsflow dlq replay` has sent back (one record per letter)."""
+        return self.topic("dlq.replayed")
+
     def tag_topic(self, tag: str) -> str:
         return self.topic(f"topic.{tag}")
 
