@@ -10,6 +10,7 @@ class PartitionPlan:
     committed: int | None  # the group's offset now; None: it never consumed this partition
     first: int  # first offset at or after FROM
     end: int  # bounded: first offset after TO; unbounded: the high watermark
+    high: int  # the high watermark: offset after the last message
     new_offset: int | None  # what the group's offset becomes; None: unchanged
     window: tuple[int, int]  # offsets processed again, [a, b)
 
@@ -18,7 +19,9 @@ class PartitionPlan:
         return max(0, self.window[1] - self.window[0])
 
 
-def plan_partition(partition: int, committed: int | None, first: int, end: int, *, bounded: bool) -> PartitionPlan:
+def plan_partition(
+    partition: int, committed: int | None, first: int, end: int, *, bounded: bool, high: int | None = None
+) -> PartitionPlan:
     """What replaying this partition means.
 
     Only messages the stage has already consumed are processed again; what lies beyond its
@@ -27,13 +30,14 @@ def plan_partition(partition: int, committed: int | None, first: int, end: int, 
     Unbounded (no --to): the group moves back to `first` and goes on from there.
     Bounded (--to): the group stays; [first, min(end, committed)) is processed on the side.
     """
+    high = end if high is None else high
     if committed is None:
-        return PartitionPlan(partition, None, first, end, None, (first, first))
+        return PartitionPlan(partition, None, first, end, high, None, (first, first))
     if bounded:
-        return PartitionPlan(partition, committed, first, end, None, (first, max(first, min(end, committed))))
+        return PartitionPlan(partition, committed, first, end, high, None, (first, max(first, min(end, committed))))
     if first >= committed:
-        return PartitionPlan(partition, committed, first, end, None, (committed, committed))
-    return PartitionPlan(partition, committed, first, end, first, (first, committed))
+        return PartitionPlan(partition, committed, first, end, high, None, (committed, committed))
+    return PartitionPlan(partition, committed, first, end, high, first, (first, committed))
 
 
 def total(plans: list[PartitionPlan]) -> int:
@@ -41,7 +45,7 @@ def total(plans: list[PartitionPlan]) -> int:
 
 
 def render(plans: list[PartitionPlan], *, bounded: bool) -> str:
-    head = f"{'partition':>9}  {'committed':>10}  {'new offset':>10}  {'window':>17}  {'reprocess':>9}"
+    head = f"{'partition':>9}  {'end':>8}  {'committed':>10}  {'new offset':>10}  {'window':>17}  {'reprocess':>9}"
     lines = [head]
     for p in plans:
         committed = "-" if p.committed is None else str(p.committed)
@@ -55,6 +59,6 @@ def render(plans: list[PartitionPlan], *, bounded: bool) -> str:
             note = "  (never consumed: nothing to do)"
         elif not bounded and p.new_offset is None:
             note = "  (the stage has not reached FROM yet)"
-        lines.append(f"{p.partition:>9}  {committed:>10}  {new:>10}  {window:>17}  {p.reprocess:>9}{note}")
-    lines.append(f"{'total':>9}  {'':>10}  {'':>10}  {'':>17}  {total(plans):>9}")
+        lines.append(f"{p.partition:>9}  {p.high:>8}  {committed:>10}  {new:>10}  {window:>17}  {p.reprocess:>9}{note}")
+    lines.append(f"{'total':>9}  {'':>8}  {'':>10}  {'':>10}  {'':>17}  {total(plans):>9}")
     return "\n".join(lines)

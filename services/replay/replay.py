@@ -29,7 +29,9 @@ def make_plan(
         # records at TO itself are in the window: the end is the first record after TO
         ends = {p: reader.first_at_or_after(p, to_ms + 1) for p in parts} if to_ms is not None else highs
     done = committed(settings, settings.group(stage), topic)
-    plans = [plan_partition(p, done.get(p), firsts[p], ends[p], bounded=to_ms is not None) for p in parts]
+    plans = [
+        plan_partition(p, done.get(p), firsts[p], ends[p], bounded=to_ms is not None, high=highs[p]) for p in parts
+    ]
     return plans, highs
 
 
@@ -41,8 +43,10 @@ def wait_until_empty(pipeline: Pipeline, group: str, timeout_s: float) -> None:
             return
         if time.monotonic() > deadline:
             raise Refused(
-                f"the group {group} still has {len(state.members)} live member(s) after its stage was paused "
-                f"({', '.join(state.members)}): something outside `newsflow run` consumes as {group}; stop it first"
+                f"the group {group} still has {len(state.members)} member(s) after its stage was paused "
+                f"({', '.join(state.members)}): something outside `newsflow run` consumes as {group}; stop it "
+                f"first. (On the local broker a consumer killed with -9 stays listed until another joins: "
+                f"restarting `newsflow run` clears it.)"
             )
         time.sleep(0.5)
 
