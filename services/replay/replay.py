@@ -1,8 +1,10 @@
 """`newsflow replay`: plan, and with --execute carry out, a stage's trip back in time."""
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from services.replay.context import Pipeline
 from services.replay.groups import describe_group
@@ -51,12 +53,15 @@ def wait_until_empty(pipeline: Pipeline, group: str, timeout_s: float) -> None:
         time.sleep(0.5)
 
 
-def move_group(pipeline: Pipeline, stage: str, from_ms: int, echo: Callable[[str], None]) -> list[PartitionPlan]:
-    """Unbounded replay: move the group's offsets back to FROM; the stage goes on from there.
+@contextmanager
+def standing_still(pipeline: Pipeline, stage: str, echo: Callable[[str], None]):
+    """While inside, nobody consumes in the stage's group.
 
-    Offsets can only be moved while nobody consumes in the group. Under `newsflow run` the
-    stage is paused for the move and resumed after it (the lease makes sure it comes back
-    even if this process dies); elsewhere a live group is refused.
+    Under `newsflow run` the stage is paused (it commits and leaves its group) and resumed on
+    the way out; the pause holds a lease, renewed while we work, so that a replay process
+    that dies cannot leave the stage stopped. Elsewhere a live group is refused: offsets
+    cannot be moved under a running consumer, and a window processed beside it could put an
+    old revision of an article on top of a new one the stage just handled.
     """
     settings = pipeline.settings
     group = settings.group(stage)
@@ -65,25 +70,31 @@ def move_group(pipeline: Pipeline, stage: str, from_ms: int, echo: Callable[[str
     if state.live and not managed:
         raise Refused(
             f"the {stage}'s group {group} has {len(state.members)} live member(s) ({', '.join(state.members)}), "
-            f"and offsets cannot be moved under a running consumer. Stop the {stage} and run this again, or run "
-            f"the pipeline under `newsflow run` (replay then pauses and resumes the {stage} itself). "
-            f"A bounded replay (--to) does not move the group and may run now."
+            f"and a replay needs the {stage} to stand still. Stop the {stage} and run this again, or run the "
+            f"pipeline under `newsflow run` (replay then pauses the {stage} and resumes it itself)."
         )
-    if managed:
-        echo(f"pausing the {stage} (newsflow run pid {pipeline.supervisor.pid})")
-        pipeline.supervisor.pause(stage, lease_s=max(60.0, 6 * settings.session_timeout_ms / 1000))
+    if not managed:
+        yield
+        return
+    lease_s = max(60.0, 6 * settings.session_timeout_ms / 1000)
+    echo(f"pausing the {stage} (newsflow run pid {pipeline.supervisor.pid})")
+    pipeline.supervisor.pause(stage, lease_s=lease_s)
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(lease_s / 3):
+            pipeline.supervisor.pause(stage, lease_s=lease_s)
+
+    renewer = threading.Thread(target=renew, name="lease", daemon=True)
+    renewer.start()
     try:
-        if managed:
-            wait_until_empty(pipeline, group, timeout_s=3 * settings.session_timeout_ms / 1000 + 10)
-        # the stage may have gone on while we planned: plan again from where it stopped
-        plans, _ = make_plan(pipeline, stage, from_ms, None)
-        moves = {p.partition: p.new_offset for p in plans if p.new_offset is not None}
-        commit(settings, group, pipeline.input_topic(stage), moves)
+        wait_until_empty(pipeline, group, timeout_s=3 * settings.session_timeout_ms / 1000 + 10)
+        yield
     finally:
-        if managed:
-            pipeline.supervisor.resume(stage)
-            echo(f"resumed the {stage}")
-    return plans
+        done.set()
+        renewer.join()
+        pipeline.supervisor.resume(stage)
+        echo(f"resumed the {stage}")
 
 
 def describe(stage: str, group: str, topic: str, from_ms: int, to_ms: int | None) -> str:
@@ -100,7 +111,7 @@ def replay(
     settings = pipeline.settings
     topic = pipeline.input_topic(stage)
     echo(describe(stage, settings.group(stage), topic, from_ms, to_ms))
-    plans, highs = make_plan(pipeline, stage, from_ms, to_ms)
+    plans, _ = make_plan(pipeline, stage, from_ms, to_ms)
     bounded = to_ms is not None
     echo(render(plans, bounded=bounded))
     if not execute:
@@ -109,15 +120,22 @@ def replay(
     if not total(plans):
         echo("nothing to reprocess")
         return 0
+    with standing_still(pipeline, stage, echo):
+        # the stage may have gone on while we planned: plan again from where it stopped
+        plans, _ = make_plan(pipeline, stage, from_ms, to_ms)
+        if bounded:
+            result = run_window(settings, stage, topic, {p.partition: p.window for p in plans},
+                                {p.partition: p.committed or 0 for p in plans})
+        else:
+            commit(settings, settings.group(stage), topic,
+                   {p.partition: p.new_offset for p in plans if p.new_offset is not None})
     if bounded:
-        result = run_window(settings, stage, topic, {p.partition: p.window for p in plans}, highs)
         later = f", {result.later_revisions} later revision(s) applied again" if result.later_revisions else ""
         echo(
             f"reprocessed {result.processed} message(s) of {topic} in the window "
-            f"({result.dead_lettered} dead-lettered{later}); the {stage}'s group was not moved"
+            f"({result.dead_lettered} dead-lettered{later}); the {stage} goes on where it was"
         )
         return result.processed
-    plans = move_group(pipeline, stage, from_ms, echo)
     moved = [p for p in plans if p.new_offset is not None]
     echo(
         f"moved {settings.group(stage)} back on {len(moved)} partition(s): the {stage} processes "

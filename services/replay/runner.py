@@ -1,11 +1,12 @@
-"""A bounded replay (`replay --to`): the window [FROM, TO] processed again beside the live stage.
+"""A bounded replay (`replay --to`): the window [FROM, TO] processed again while the stage stands still.
 
-The stage's group is not touched, so the live stage goes on where it was, and nothing has to
-be paused or put back. The window is processed by the stage's own pure work (clean_article,
-tag_article and the tagger's routes, the Store's upsert) and sent where the stage sends it,
-with bad input dead-lettered as the stage does. When an article of the window was published
-again after it (a later revision), that later message is applied once more at the end, so a
-replayed old revision never ends up on top of a newer one.
+The stage's group is not touched, so the stage goes on exactly where it was when it resumes;
+there are no offsets to move and put back. The window is processed by the stage's own pure
+work (clean_article, tag_article and the tagger's routes, the Store's upsert) and sent where
+the stage sends it, with bad input dead-lettered as the stage does. When an article of the
+window was consumed again after it (a later revision), that later message is applied once
+more at the end, so a replayed old revision never ends up on top of a newer one; what the
+stage has not consumed yet it handles itself after resuming, in order.
 """
 from __future__ import annotations
 
@@ -135,8 +136,10 @@ def read_ranges(settings: Settings, topic: str, ranges: dict[int, tuple[int, int
 
 
 def run_window(
-    settings: Settings, stage: str, topic: str, windows: dict[int, tuple[int, int]], highs: dict[int, int],
+    settings: Settings, stage: str, topic: str, windows: dict[int, tuple[int, int]], consumed: dict[int, int],
 ) -> WindowResult:
+    """Process each partition's window [a, b), then the latest message of each window key in
+    [b, consumed) (what the stage had consumed after the window)."""
     result = WindowResult(per_partition={p: 0 for p in windows})
     keys: dict[int, set[bytes]] = {p: set() for p in windows}
     work = StageWork(settings, stage)
@@ -163,7 +166,7 @@ def run_window(
                 if r.key in keys[r.partition]:
                     latest[(r.partition, r.key)] = r
 
-        tails = {p: (b, highs[p]) for p, (a, b) in windows.items() if b > a and highs.get(p, 0) > b}
+        tails = {p: (b, consumed[p]) for p, (a, b) in windows.items() if b > a and consumed.get(p, 0) > b}
         read_ranges(settings, topic, tails, tail_batch)
         if latest:
             again = sorted(latest.values(), key=lambda r: (r.partition, r.offset))

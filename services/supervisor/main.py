@@ -209,7 +209,10 @@ class Supervisor:
             child = self._find(name)
             if child.finished:
                 raise ControlError(f"{name} has finished; there is nothing to pause")
+            renewal = child.paused_until is not None
             child.paused_until = time.monotonic() + max(1.0, lease_s)
+            if renewal:  # the caller is still at work: a longer lease, nothing else
+                return {"service": name, "state": "paused"}
             child.restart_at = None
             process = child.process
         if process and process.poll() is None:

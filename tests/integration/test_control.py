@@ -64,6 +64,11 @@ def test_pause_stops_the_process_resume_starts_it_and_a_lease_runs_out(supervise
 
     second = child.process
     client.pause("sleeper", lease_s=1)
+    client.pause("sleeper", lease_s=60)  # renewed while the caller works
+    time.sleep(1.2)
+    supervisor.check_children()
+    assert child.process is second and client.status()["services"]["sleeper"]["state"] == "paused"
+    client.pause("sleeper", lease_s=1)
     time.sleep(1.2)
     supervisor.check_children()  # the lease ran out: back on, so a dead caller cannot keep it off
     assert child.process is not second and child.process.poll() is None

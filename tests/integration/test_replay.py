@@ -82,11 +82,14 @@ def test_live_members_outside_newsflow_run_are_refused(settings, published, tmp_
         wait_until(lambda: describe_group(settings, group).live, 60, interval_s=0.5, what="cleaner in its group")
         wait_until(lambda: committed(settings, group, settings.raw_topic) == ends, 60, interval_s=0.5,
                    what="cleaner caught up")
-        out = newsflow("replay", "--stage", "cleaner", "--from", iso(base), "--execute", env=settings_env(settings))
-        assert out.returncode == 1
-        assert "refused" in out.stderr and "1 live member" in out.stderr
-        assert "newsflow run" in out.stderr
+        for window in ([], ["--to", iso(base + 30 * MINUTE)]):
+            out = newsflow("replay", "--stage", "cleaner", "--from", iso(base), *window, "--execute",
+                           env=settings_env(settings))
+            assert out.returncode == 1
+            assert "refused" in out.stderr and "1 live member" in out.stderr
+            assert "newsflow run" in out.stderr
         assert committed(settings, group, settings.raw_topic) == ends
+        assert total_messages(settings, settings.clean_topic) == 60  # the window was not processed either
     finally:
         cleaner.terminate()
         cleaner.wait(30)
@@ -99,12 +102,17 @@ def test_under_newsflow_run_a_window_and_a_move_reprocess_exactly_what_they_say(
         wait_until(lambda: total_messages(settings, settings.clean_topic) == 60 and drained(settings), 120,
                    interval_s=0.5, what="the 60 articles through the pipeline")
 
-        # [FROM, TO] inclusive: the messages of minutes 10..29, 20 of them
+        # [FROM, TO] inclusive: the messages of minutes 10..29, 20 of them, while the cleaner stands still
+        before_pid = run.service("cleaner")[0]
         out = newsflow("replay", "--stage", "cleaner", "--from", iso(base + 10 * MINUTE),
                        "--to", iso(base + 29 * MINUTE), "--execute", env=env)
         assert out.returncode == 0, out.stderr
         assert "reprocessed 20 message(s)" in out.stdout
+        assert "pausing the cleaner" in out.stdout and "resumed the cleaner" in out.stdout
+        assert run.service("cleaner")[0] != before_pid
         assert total_messages(settings, settings.clean_topic) == 80
+        assert committed(settings, settings.group("cleaner"), settings.raw_topic) == high_watermarks(
+            settings, settings.raw_topic)  # it goes on where it was
         stamps = sorted(r.timestamp for r in _clean_records(settings)[60:])
         assert len(stamps) == 20
 
