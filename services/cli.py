@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 
 import click
 import orjson
@@ -119,6 +120,17 @@ def articles(db_url, tag, limit, as_json) -> None:
         out.write(f"{len(rows)} article(s)\n")
 
 
+@contextmanager
+def _broker_faults():
+    """A broker that cannot be reached or times out: the reason, not a traceback."""
+    from kafka.errors import KafkaError
+
+    try:
+        yield
+    except (KafkaError, TimeoutError) as exc:
+        raise click.ClickException(f"the broker failed: {exc}") from None
+
+
 def _pipeline(name: str):
     """The pipeline a maintenance command works on (services/replay/context.py)."""
     from services.replay.context import NoPipeline, attach
@@ -152,7 +164,8 @@ def replay(stage, from_time, to_time, execute) -> None:
     from_ms, to_ms = _millis(from_time, "--from"), _millis(to_time, "--to")
     pipeline = _pipeline("replay")
     try:
-        run_replay(pipeline, stage, from_ms, to_ms, execute, click.echo)
+        with _broker_faults():
+            run_replay(pipeline, stage, from_ms, to_ms, execute, click.echo)
     except Refused as exc:
         raise click.ClickException(f"refused: {exc}") from None
 
@@ -191,7 +204,8 @@ def retag(taxonomy_file, since, dry_run, timeout_s) -> None:
             click.echo(render_diff(result))
             click.echo("dry run: nothing was changed")
             return
-        result = run_retag(pipeline, store, Path(taxonomy_file), since_s, timeout_s, click.echo)
+        with _broker_faults():
+            result = run_retag(pipeline, store, Path(taxonomy_file), since_s, timeout_s, click.echo)
         per_tag = ", ".join(f"{t} +{g} -{l}" for t, (g, l) in result.per_tag().items()) or "no tag changed"
         click.echo(f"retagged {result.checked} article(s): {per_tag}; stored articles {before} before, {store.count()} after")
     except RetagError as exc:
@@ -210,7 +224,8 @@ def backfill(paths, rate) -> None:
     from services.replay.backfill import backfill as run_backfill
 
     pipeline = _pipeline("backfill")
-    result = run_backfill(pipeline.settings, [Path(p) for p in paths], rate)
+    with _broker_faults():
+        result = run_backfill(pipeline.settings, [Path(p) for p in paths], rate)
     click.echo(
         f"published {result.articles:,} article(s) from {result.files:,} file(s) to {pipeline.settings.raw_topic} "
         f"in {result.seconds:.1f} s ({result.rate:,.0f} articles/s); {len(result.errors)} could not be read"
@@ -239,7 +254,8 @@ def dlq_list(reason, stage, as_json) -> None:
     from services.replay import dlq as dead
 
     pipeline = _pipeline("dlq")
-    letters = dead.select(dead.read_letters(pipeline.settings), reason, stage)
+    with _broker_faults():
+        letters = dead.select(dead.read_letters(pipeline.settings), reason, stage)
     if as_json:
         for letter in letters:
             click.echo(orjson.dumps(letter.as_json()).decode())
@@ -255,9 +271,10 @@ def dlq_replay(reason, stage) -> None:
     from services.replay import dlq as dead
 
     pipeline = _pipeline("dlq")
-    letters = dead.select(dead.read_letters(pipeline.settings), reason, stage)
-    earlier = sum(l.replayed for l in letters)
-    sent = dead.replay(pipeline.settings, letters)
+    with _broker_faults():
+        letters = dead.select(dead.read_letters(pipeline.settings), reason, stage)
+        earlier = sum(l.replayed for l in letters)
+        sent = dead.replay(pipeline.settings, letters)
     where = ", ".join(f"{n} to {topic}" for topic, n in sorted(sent.items())) or "none"
     click.echo(f"replayed {sum(sent.values())} dead letter(s): {where}; {earlier} replayed before were left alone")
 

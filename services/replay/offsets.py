@@ -10,15 +10,18 @@ fetch response's high watermark, never from `end_offsets()` alone.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
 
 from shared.config import Settings
 from shared.kafka import high_watermarks, make_consumer, partitions_of
 
+log = logging.getLogger(__name__)
 Probe = Callable[[int], "tuple[int, int] | None"]
 
 
@@ -107,13 +110,21 @@ class PartitionReader:
         answer = self.consumer.offsets_for_times({tp: ts_ms}).get(tp)
         return None if answer is None else answer.offset
 
+    def _hint(self, partition: int, ts_ms: int) -> int | None | bool:
+        """The broker's answer, or False when it has none to give (the search decides)."""
+        try:
+            return self.broker_lookup(partition, ts_ms)
+        except KafkaError as exc:  # e.g. a broker without ListOffsets by time
+            log.info("ListOffsets by time failed on %s[%d]: %s; searching", self.topic, partition, exc)
+            return False
+
     def first_at_or_after(self, partition: int, ts_ms: int) -> int:
         """Offset of the first record with timestamp >= ts_ms (the high watermark if none)."""
         b = self.bounds[partition]
         if b.start >= b.end:
             return b.end
-        hint = self.broker_lookup(partition, ts_ms)
-        if self._proven(partition, hint, ts_ms):
+        hint = self._hint(partition, ts_ms)
+        if hint is not False and self._proven(partition, hint, ts_ms):
             return b.end if hint is None else max(hint, b.start)
         return bisect_first(lambda o: self.record_at(partition, o), b.start, b.end, ts_ms)
 

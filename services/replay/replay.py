@@ -24,7 +24,11 @@ def make_plan(
     """The plan per partition, and each partition's high watermark."""
     settings = pipeline.settings
     topic = pipeline.input_topic(stage)
-    with PartitionReader(settings, topic) as reader:
+    try:
+        reader = PartitionReader(settings, topic)
+    except RuntimeError as exc:
+        raise Refused(f"cannot read the {stage}'s input: {exc}") from None
+    with reader:
         parts = sorted(reader.bounds)
         firsts = {p: reader.first_at_or_after(p, from_ms) for p in parts}
         highs = {p: reader.bounds[p].end for p in parts}
