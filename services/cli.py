@@ -199,7 +199,7 @@ def retag(taxonomy_file, since, dry_run, timeout_s) -> None:
         before = store.count()
         if dry_run:
             new = load_new(Path(taxonomy_file))
-            result, _ = diff(store, new, since_s)
+            result = diff(store, new, since_s)
             click.echo(f"retag dry run under taxonomy {new.version}: {result.checked} stored article(s) in the window")
             click.echo(render_diff(result))
             click.echo("dry run: nothing was changed")

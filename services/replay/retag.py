@@ -52,6 +52,7 @@ class Change:
 class Diff:
     checked: int = 0
     changes: list[Change] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # every article of the window
 
     def per_tag(self) -> dict[str, tuple[int, int]]:
         gained = Counter(t for c in self.changes for t in c.gained)
@@ -80,22 +81,26 @@ def change_of(row: dict, taxonomy: Taxonomy) -> Change | None:
     return Change(row["id"], row["title"], row["url"], sorted(new - old), sorted(old - new))
 
 
-def diff(store: Store, taxonomy: Taxonomy, since: float | None) -> tuple[Diff, list[dict]]:
-    result, rows = Diff(), []
+def diff(store: Store, taxonomy: Taxonomy, since: float | None) -> Diff:
+    """Page through the window (only ids are kept: a window may be large)."""
+    result = Diff()
     for row in store.iter_articles(stored_since=since):
         result.checked += 1
-        rows.append(row)
+        result.ids.append(row["id"])
         change = change_of(row, taxonomy)
         if change:
             result.changes.append(change)
-    return result, rows
+    return result
 
 
-def render_diff(result: Diff) -> str:
+def render_diff(result: Diff, limit: int | None = None) -> str:
     lines = []
-    for c in sorted(result.changes, key=lambda c: (c.title or "", c.id)):
+    changes = sorted(result.changes, key=lambda c: (c.title or "", c.id))
+    for c in changes[:limit]:
         marks = " ".join([f"+{t}" for t in c.gained] + [f"-{t}" for t in c.lost])
         lines.append(f"  {marks:<24} {c.id}  {c.title or '(no title)'}  {c.url}")
+    if limit is not None and len(changes) > limit:
+        lines.append(f"  ... and {len(changes) - limit} more (--dry-run lists them all)")
     per_tag = ", ".join(f"{t} +{g} -{l}" for t, (g, l) in result.per_tag().items()) or "no change"
     lines.append(f"per tag: {per_tag}")
     lines.append(f"{len(result.changes)} of {result.checked} article(s) would change")
@@ -141,19 +146,22 @@ def install(pipeline: Pipeline, new_file: Path, live: Taxonomy | None) -> bool:
 class Republisher:
     """Publishes stored articles to news.clean and tracks which came back under `version`."""
 
-    def __init__(self, pipeline: Pipeline, store: Store, version: str, rows: dict[str, dict]):
+    def __init__(self, pipeline: Pipeline, store: Store, version: str):
         self.settings = pipeline.settings
-        self.store, self.version, self.rows = store, version, rows
+        self.store, self.version = store, version
         self.producer = make_producer(self.settings)
-        self.sent_at: dict[str, float] = {}  # id -> stored_at when we (re)published it
+        self.sent_at: dict[str, float] = {}  # id -> its stored_at when we (re)published it
         self.republished = 0
 
-    def publish(self, ids: list[str]) -> None:
-        before = self.store.stored_versions(ids)
-        for i in ids:
-            self.sent_at[i] = before.get(i, (None, -1.0))[1]
-            self.producer.send(self.settings.clean_topic, key=i.encode(), value=encode(stored_article(self.rows[i])))
+    def publish(self, rows: list[dict]) -> None:
+        for row in rows:
+            self.sent_at[row["id"]] = row["stored_at"]
+            self.producer.send(self.settings.clean_topic, key=row["id"].encode(), value=encode(stored_article(row)))
         self.producer.flush()
+
+    def resend(self, ids: list[str]) -> None:
+        self.publish([row for row in map(self.store.get_article, ids) if row is not None])
+        self.republished += len(ids)
 
     def settle(self, ids: list[str]) -> tuple[list[str], list[str]]:
         """(done, stale): stored again under the new version / stored again under an old one."""
@@ -193,30 +201,34 @@ def retag(
             f"`version`, so that articles tagged under each can be told apart"
         )
     _require_running(pipeline)
-    result, rows = diff(store, new, since)
+    result = diff(store, new, since)
     echo(f"retag under taxonomy {new.version} (live: {live.version if live else 'none'}): "
          f"{result.checked} stored article(s) in the window")
-    echo(render_diff(result))
+    echo(render_diff(result, limit=20))
     if install(pipeline, new_file, live):
         echo(f"installed {new_file} as the live taxonomy {pipeline.settings.taxonomy_file}")
     ensure_topics(pipeline.settings, [pipeline.settings.tag_topic(t.name) for t in new.topics])
-    if not rows:
+    if not result.ids:
         return result
-    by_id = {r["id"]: r for r in rows}
-    pending = list(by_id)
-    republisher = Republisher(pipeline, store, new.version, by_id)
+    republisher = Republisher(pipeline, store, new.version)
     deadline = time.monotonic() + timeout_s
     try:
-        canary = pending[:1]
-        echo(f"waiting for the tagger to run taxonomy {new.version} (article {canary[0]} goes first)")
-        republisher.publish(canary)
-        _wait(republisher, canary, deadline)
-        echo(f"the tagger runs taxonomy {new.version}; publishing the other {len(pending) - 1} article(s) again")
-        rest = pending[1:]
+        canary = result.ids[0]
+        echo(f"waiting for the tagger to run taxonomy {new.version} (article {canary} goes first)")
+        republisher.publish([store.get_article(canary)])
+        _wait(republisher, [canary], deadline)
+        rest = set(result.ids[1:])
+        echo(f"the tagger runs taxonomy {new.version}; publishing the other {len(rest)} article(s) again")
+        batch: list[dict] = []
+        for row in store.iter_articles(stored_since=since):  # a page at a time, from the database
+            if row["id"] in rest:
+                batch.append(row)
+            if len(batch) >= 500:
+                republisher.publish(batch)
+                batch = []
+        republisher.publish(batch)
         progress = Progress("retag", len(rest), "articles stored under " + new.version, rate_unit="articles")
-        for start in range(0, len(rest), 500):
-            republisher.publish(rest[start:start + 500])
-        _wait(republisher, rest, deadline, progress)
+        _wait(republisher, sorted(rest), deadline, progress)
         if rest:
             progress.finish()
     finally:
@@ -236,9 +248,7 @@ def _wait(republisher: Republisher, ids: list[str], deadline: float, progress: P
         if progress is not None and done:
             progress.advance(len(done))
         if stale and time.monotonic() >= next_resend:
-            # a worker tagged these before it reloaded the file: once more
-            republisher.publish(stale)
-            republisher.republished += len(stale)
+            republisher.resend(stale)  # a worker tagged these before it reloaded the file
             next_resend = time.monotonic() + 2.0
         if not waiting:
             return

@@ -66,8 +66,8 @@ def test_the_diff_lists_who_gains_and_who_loses_which_tag(store, tmp_path):
         _article(3, "Nancy Pelosi spoke.", tags=("taiwan",)),  # stored with a tag it no longer earns
     ])
     new = _taxonomy(tmp_path, "2", "  pelosi: {threshold: 1, phrases: [Nancy Pelosi]}\n")
-    result, rows = diff(store, new, None)
-    assert result.checked == 3 and len(rows) == 3
+    result = diff(store, new, None)
+    assert result.checked == 3 and result.ids == ["a001", "a002", "a003"]
     changes = {c.id: (c.gained, c.lost) for c in result.changes}
     assert changes == {"a001": (["pelosi"], []), "a003": (["pelosi"], ["taiwan"])}
     assert result.per_tag() == {"pelosi": (2, 0), "taiwan": (0, 1)}
@@ -75,4 +75,6 @@ def test_the_diff_lists_who_gains_and_who_loses_which_tag(store, tmp_path):
     assert "+pelosi -taiwan" in text
     assert "per tag: pelosi +2 -0, taiwan +0 -1" in text
     assert "2 of 3 article(s) would change" in text
+    short = render_diff(result, limit=1)
+    assert "... and 1 more (--dry-run lists them all)" in short and short.count("  +pelosi") == 1
     assert change_of(store.get_article("a002"), new) is None
