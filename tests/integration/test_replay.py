@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from services.replay.groups import describe_group
+from services.sink.store import open_store
 from services.replay.offsets import commit, committed
 from shared.kafka import ensure_topics, high_watermarks, pipeline_topics
 from tests.conftest import newsflow, settings_env
@@ -129,6 +130,20 @@ def test_under_newsflow_run_a_window_and_a_move_reprocess_exactly_what_they_say(
         assert committed(settings, settings.group("cleaner"), settings.raw_topic) == high_watermarks(
             settings, settings.raw_topic)
 
+        # the sink, all over again: every tagged message stored again, no row added
+        tagged = total_messages(settings, settings.tagged_topic)
+        assert tagged == 90
+        out = newsflow("replay", "--stage", "sink", "--from", "1h", "--execute", env=env)
+        assert out.returncode == 0, out.stderr
+        assert "pausing the sink" in out.stdout and f"processes {tagged} message(s) again" in out.stdout
+        wait_until(lambda: drained(settings), 120, interval_s=0.5, what="the sink again")
+        assert metric_value(run.service("sink")[1], "newsflow_messages_in_total") == tagged
+        store = open_store(settings.database_url)
+        try:
+            assert store.count() == 60
+        finally:
+            store.close()
+
 
 def _clean_records(settings):
     from tests.integration.running import read_all
@@ -139,7 +154,6 @@ def _clean_records(settings):
 def test_a_bounded_sink_replay_stores_the_window_and_keeps_later_revisions_on_top(settings, tmp_path):
     from shared.kafka import make_producer
     from shared.schema import Article, encode
-    from services.sink.store import open_store
 
     ensure_topics(settings, pipeline_topics(settings))
     base = int(time.time() * 1000) - 3600_000
