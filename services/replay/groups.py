@@ -4,8 +4,8 @@ kafka-python's `describe_groups` asks for DescribeGroups v3+ with the group's au
 operations. The local broker (Tansu) answers that field with every bit set, which
 kafka-python cannot map to its ACL enum ("15 is not a valid ACLOperation"), so the call
 fails there. Versions 0-2 of the request carry no such field and say the same about the
-members; v2 is answered by Apache Kafka 2.0 up to 4.x (4.0 dropped only older versions) and
-by Tansu. ListGroups is no alternative: Tansu lists no group at all.
+members; v2 is answered by Tansu and by Apache Kafka up to 4.x (KIP-896, which removed old
+protocol versions in 4.0, kept every DescribeGroups version). ListGroups is no alternative: Tansu lists no group at all.
 """
 from __future__ import annotations
 
