@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.broker.main import LocalBroker, start_broker
-from services.supervisor.control import ControlError, ControlServer
 from services.sink.store import open_store
+from services.supervisor.control import ControlError, ControlServer
 from services.tagger.taxonomy import load_taxonomy
 from shared.config import Settings
 from shared.kafka import backlog, ensure_topics, high_watermarks, pipeline_topics
