@@ -227,14 +227,17 @@ class Supervisor:
         return {"service": name, "state": "paused"}
 
     def resume(self, name: str) -> dict:
+        """Start it again, from the watch loop's thread at its next turn (within 0.5 s): a child
+        started from this request's thread would get SIGTERM when the thread ends, since the
+        parent-death signal (shared/procs.py) follows the thread that forked it."""
         with self.lock:
             child = self._find(name)
             if child.paused_until is None:
                 raise ControlError(f"{name} is not paused")
             child.paused_until = None
-            child.start()
-            log.info("resumed %s", name)
-        return {"service": name, "state": "running"}
+            child.restart_at = time.monotonic()
+            log.info("resuming %s", name)
+        return {"service": name, "state": "resuming"}
 
     def watch(self) -> None:
         while not self.stopping.wait(0.5):

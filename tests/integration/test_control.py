@@ -60,7 +60,9 @@ def test_pause_stops_the_process_resume_starts_it_and_a_lease_runs_out(supervise
     assert child.process is first  # a paused service is not restarted
     assert client.status()["services"]["sleeper"]["state"] == "paused"
     client.resume("sleeper")
-    assert child.process is not first and child.process.poll() is None
+    supervisor.check_children()  # the watch loop's turn: it starts the service
+    time.sleep(0.3)
+    assert child.process is not first and child.process.poll() is None  # and it stays up
 
     second = child.process
     client.pause("sleeper", lease_s=1)

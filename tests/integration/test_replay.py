@@ -110,7 +110,7 @@ def test_under_newsflow_run_a_window_and_a_move_reprocess_exactly_what_they_say(
         assert out.returncode == 0, out.stderr
         assert "reprocessed 20 message(s)" in out.stdout
         assert "pausing the cleaner" in out.stdout and "resumed the cleaner" in out.stdout
-        assert run.service("cleaner")[0] != before_pid
+        wait_until(lambda: run.service("cleaner")[0] != before_pid, 10, what="the cleaner started again")
         assert total_messages(settings, settings.clean_topic) == 80
         assert committed(settings, settings.group("cleaner"), settings.raw_topic) == high_watermarks(
             settings, settings.raw_topic)  # it goes on where it was
@@ -122,8 +122,8 @@ def test_under_newsflow_run_a_window_and_a_move_reprocess_exactly_what_they_say(
         out = newsflow("replay", "--stage", "cleaner", "--from", iso(base + 50 * MINUTE), "--execute", env=env)
         assert out.returncode == 0, out.stderr
         assert "pausing the cleaner" in out.stdout and "resumed the cleaner" in out.stdout
-        pid, port = run.service("cleaner")
-        assert pid != old_pid
+        wait_until(lambda: run.service("cleaner")[0] != old_pid, 10, what="the cleaner started again")
+        port = run.service("cleaner")[1]
         wait_until(lambda: total_messages(settings, settings.clean_topic) == 90 and drained(settings), 120,
                    interval_s=0.5, what="the moved cleaner catching up")
         assert metric_value(port, "newsflow_messages_in_total") == 10
@@ -143,6 +143,7 @@ def test_under_newsflow_run_a_window_and_a_move_reprocess_exactly_what_they_say(
             assert store.count() == 60
         finally:
             store.close()
+        assert "exited with code" not in run.log()  # paused and resumed, never died
 
 
 def _clean_records(settings):
