@@ -1,0 +1,193 @@
+"""The duplicate and story index in the database, used inside the sink's upsert transaction.
+
+The database is the only state every sink worker shares and that survives restarts, so the
+decision is made there, under a lock (SQLite: the write lock of BEGIN IMMEDIATE; PostgreSQL: a
+transaction-scoped advisory lock), in batches: a few indexed queries per batch of articles,
+then the pure decisions of services/sink/dedup.py in batch order, each article seeing the ones
+before it in the same batch.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+
+from services.sink.dedup import (
+    MIN_SHARED_KEYS, STORY_WINDOW_DAYS, Decision, Known, Signature, decide, signature,
+)
+from shared.schema import Article
+
+DEDUP_LOCK = 7_318_225  # pg_advisory_xact_lock key: one deciding sink at a time
+STORY_CANDIDATES = 20
+CHUNK = 500
+
+
+@dataclass
+class DedupBatch:
+    """The decisions for one batch, their counts by kind, and the index rows still to write."""
+
+    exact: int = 0
+    near: int = 0
+    new: int = 0
+    joined: int = 0
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    rows: tuple[list, list, list] = field(default_factory=lambda: ([], [], []))
+
+
+def day_of(article: Article, stored_at: float) -> int:
+    if article.published_at:
+        try:
+            return int(datetime.fromisoformat(article.published_at).timestamp() // 86400)
+        except ValueError:
+            pass
+    return int(stored_at // 86400)
+
+
+def signatures(articles: list[Article], stored_at: float) -> dict[str, Signature]:
+    """Computed before the transaction opens: the lock is held only for lookups and writes."""
+    return {
+        a.id: signature(a.title, a.text if a.text is not None else a.content, a.language, day_of(a, stored_at))
+        for a in articles
+    }
+
+
+def _encode_minhash(values: tuple[int, ...]) -> str:
+    return "".join(f"{v:08x}" for v in values)
+
+
+def _decode_minhash(text: str) -> tuple[int, ...]:
+    return tuple(int(text[i:i + 8], 16) for i in range(0, len(text), 8))
+
+
+class DedupIndex:
+    def __init__(self, placeholder: str):
+        self.ph = placeholder
+
+    def _in(self, cur, query: str, values: list, extra: tuple = ()) -> list[tuple]:
+        rows: list[tuple] = []
+        values = list(dict.fromkeys(values))
+        for i in range(0, len(values), CHUNK):
+            chunk = values[i:i + CHUNK]
+            marks = ", ".join([self.ph] * len(chunk))
+            cur.execute(query.format(marks=marks, ph=self.ph), [*chunk, *extra])
+            rows.extend(cur.fetchall())
+        return rows
+
+    def assign(self, cur, articles: list[Article], sigs: dict[str, Signature]) -> DedupBatch:
+        """Decide duplicate_of and story_id for `articles` (new to the index), in order, and index them."""
+        counts = DedupBatch()
+        if not articles:
+            return counts
+        by_hash: dict[str, list[str]] = defaultdict(list)
+        for article_id, text_hash in self._in(
+            cur, "SELECT article_id, text_hash FROM dedup_signatures WHERE text_hash IN ({marks}) ORDER BY seq",
+            [sigs[a.id].text_hash for a in articles],
+        ):
+            by_hash[text_hash].append(article_id)
+        by_band: dict[int, list[str]] = defaultdict(list)
+        for band_key, article_id in self._in(
+            cur, "SELECT band_key, article_id FROM dedup_bands WHERE band_key IN ({marks})",
+            [k for a in articles for k in sigs[a.id].bands],
+        ):
+            by_band[band_key].append(article_id)
+        story_hits: dict[str, list[str]] = {}
+        for a in articles:
+            sig = sigs[a.id]
+            if sig.text_hash in by_hash or len(sig.keys) < MIN_SHARED_KEYS:
+                continue
+            story_hits[a.id] = [row[0] for row in self._in(
+                cur,
+                "SELECT article_id FROM story_keys WHERE term IN ({marks}) AND day BETWEEN {ph} AND {ph} "
+                f"GROUP BY article_id HAVING COUNT(*) >= {MIN_SHARED_KEYS} "
+                f"ORDER BY COUNT(*) DESC, article_id LIMIT {STORY_CANDIDATES}",
+                list(sig.keys), (sig.day - STORY_WINDOW_DAYS, sig.day + STORY_WINDOW_DAYS),
+            )]
+        wanted = {i for ids in by_hash.values() for i in ids[:1]}
+        wanted |= {i for ids in by_band.values() for i in ids} | {i for ids in story_hits.values() for i in ids}
+        known: dict[str, tuple[int, Known]] = {}
+        for article_id, seq, root_id, story_id, minhash, terms in self._in(
+            cur, "SELECT article_id, seq, root_id, story_id, minhash, terms FROM dedup_signatures "
+            "WHERE article_id IN ({marks})", list(wanted),
+        ):
+            known[article_id] = (seq, Known(article_id, root_id, story_id, _decode_minhash(minhash), orjson.loads(terms)))
+        cur.execute("SELECT COALESCE(MAX(seq), 0) FROM dedup_signatures")
+        next_seq = int(cur.fetchone()[0]) + 1
+        overlay = _BatchOverlay()
+        sig_rows, band_rows, key_rows = counts.rows
+
+        def oldest_first(ids: list[str]) -> list[Known]:
+            found = [known[i] for i in dict.fromkeys(ids) if i in known]
+            return [k for _, k in sorted(found, key=lambda sk: sk[0])]
+
+        for a in articles:
+            sig = sigs[a.id]
+            exact = oldest_first(by_hash.get(sig.text_hash, [])[:1] + overlay.exact(sig))[:1]
+            near = oldest_first([i for k in sig.bands for i in by_band.get(k, [])] + overlay.near(sig))
+            story = oldest_first(story_hits.get(a.id, []) + overlay.story(sig))
+            decision = decide(a.id, sig, exact, near, story)
+            counts.decisions[a.id] = decision
+            setattr(counts, decision.kind, getattr(counts, decision.kind) + 1)
+            root = decision.duplicate_of or a.id
+            known[a.id] = (next_seq, Known(a.id, root, decision.story_id, sig.minhash, sig.terms))
+            overlay.add(a.id, sig)
+            sig_rows.append((a.id, next_seq, sig.text_hash, _encode_minhash(sig.minhash),
+                             orjson.dumps(sig.terms).decode(), sig.day, root, decision.story_id))
+            band_rows.extend((k, a.id) for k in dict.fromkeys(sig.bands))
+            key_rows.extend((t, sig.day, a.id) for t in sig.keys)
+            next_seq += 1
+        return counts
+
+    def write(self, cur, batch: DedupBatch) -> None:
+        """Index the articles of `batch`; called after their rows are in `articles`."""
+        sig_rows, band_rows, key_rows = batch.rows
+        marks = lambda n: ", ".join([self.ph] * n)  # noqa: E731
+        if sig_rows:
+            cur.executemany(
+                "INSERT INTO dedup_signatures (article_id, seq, text_hash, minhash, terms, day, root_id, story_id) "
+                f"VALUES ({marks(8)})", sig_rows,
+            )
+        if band_rows:
+            cur.executemany(f"INSERT INTO dedup_bands (band_key, article_id) VALUES ({marks(2)})", band_rows)
+        if key_rows:
+            cur.executemany(f"INSERT INTO story_keys (term, day, article_id) VALUES ({marks(3)})", key_rows)
+
+
+class _BatchOverlay:
+    """The ids of articles decided earlier in the same batch, not yet written, as candidates."""
+
+    def __init__(self):
+        self.by_hash: dict[str, str] = {}
+        self.by_band: dict[int, list[str]] = defaultdict(list)
+        self.by_key: dict[str, list[tuple[str, int]]] = defaultdict(list)
+
+    def add(self, article_id: str, sig: Signature) -> None:
+        self.by_hash.setdefault(sig.text_hash, article_id)
+        for band in dict.fromkeys(sig.bands):
+            self.by_band[band].append(article_id)
+        for key in sig.keys:
+            self.by_key[key].append((article_id, sig.day))
+
+    def exact(self, sig: Signature) -> list[str]:
+        return [self.by_hash[sig.text_hash]] if sig.text_hash in self.by_hash else []
+
+    def near(self, sig: Signature) -> list[str]:
+        return [i for band in sig.bands for i in self.by_band.get(band, ())]
+
+    def story(self, sig: Signature) -> list[str]:
+        shared: dict[str, int] = defaultdict(int)
+        for key in sig.keys:
+            for article_id, day in self.by_key.get(key, ()):
+                if abs(day - sig.day) <= STORY_WINDOW_DAYS:
+                    shared[article_id] += 1
+        return [i for i, n in shared.items() if n >= MIN_SHARED_KEYS]
+
+
+def with_decisions(articles: list[Article], decisions: dict[str, Decision]) -> list[Article]:
+    return [
+        dataclasses.replace(a, duplicate_of=decisions[a.id].duplicate_of, story_id=decisions[a.id].story_id)
+        if a.id in decisions else a
+        for a in articles
+    ]
