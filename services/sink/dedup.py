@@ -10,12 +10,16 @@ Method and thresholds:
   Jaccard similarity of the texts' 5-word shingles, estimated with a 60-value MinHash, is at least
   NEAR_THRESHOLD. Candidates come from LSH over BANDS bands of ROWS values each: two texts with a
   Jaccard of 0.5 meet in at least one band with probability 1-(1-0.5^3)^20 = 0.93, 0.6 gives 0.99.
-- same story (a rewrite: other sentences, the same people, places and rare words): the cosine
-  of the two texts' weighted word vectors is at least STORY_THRESHOLD. A word weighs
-  (1 + log tf) * idf^2, where idf is how rare the word is in the language at large
-  (wordfreq's Zipf scale: 7 - zipf, so "the" weighs nothing and a surname a lot); the vector keeps
-  the TOP_TERMS heaviest words. Candidates are stored articles within STORY_WINDOW_DAYS that
-  share at least MIN_SHARED_KEYS of the KEY_TERMS heaviest words.
+- same story (a rewrite: other sentences, the same people, places and rare words): the
+  similarity of the two texts' weighted word vectors is at least STORY_THRESHOLD, both with the
+  most similar candidate and with the first article of that candidate's story (ROOT_THRESHOLD),
+  so a story does not drift from link to link. A word weighs (1 + log tf) * idf^2, where idf is
+  how rare the word is in the language at large (wordfreq's Zipf scale: 7 - zipf, so "the"
+  weighs nothing and a surname a lot); the vector keeps the TOP_TERMS heaviest words. The
+  similarity is a cosine in which one word contributes at most TERM_CAP: two reports that share
+  one rare name (the same club, the same "hotline") are not one story unless they share several.
+  Candidates are stored articles within STORY_WINDOW_DAYS that share at least MIN_SHARED_KEYS
+  of the KEY_TERMS heaviest words.
 """
 from __future__ import annotations
 
@@ -36,7 +40,9 @@ BANDS, ROWS = 20, 3
 NUM_PERM = BANDS * ROWS
 MINHASH_SEED = 20231113  # fixed forever: stored signatures must stay comparable with new ones
 NEAR_THRESHOLD = 0.5
-STORY_THRESHOLD = 0.4
+STORY_THRESHOLD = 0.36
+ROOT_THRESHOLD = 0.25
+TERM_CAP = 0.1
 TOP_TERMS = 60
 KEY_TERMS = 12
 MIN_SHARED_KEYS = 2
@@ -69,6 +75,7 @@ class Known:
     story_id: str
     minhash: tuple[int, ...]
     terms: dict[str, float]
+    story_terms: dict[str, float] | None = None  # the story's first article's, when it is another
 
 
 @dataclass(frozen=True)
@@ -122,8 +129,8 @@ def _stem(word: str) -> str:
     """Crude suffix folding so that "talks"/"talk" and "miscalculations"/"miscalculation" meet."""
     if word.endswith("'s"):
         word = word[:-2]
-    for suffix in ("ies", "ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4 and not word.endswith("ss"):
+    for suffix, keep in (("ies", 4), ("ing", 5), ("ed", 5), ("es", 4), ("s", 4)):
+        if word.endswith(suffix) and len(word) - len(suffix) >= keep and not word.endswith("ss"):
             return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
     return word
 
@@ -165,9 +172,10 @@ def near_similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 
 
 def story_similarity(a: dict[str, float], b: dict[str, float]) -> float:
+    """Cosine of two unit vectors, each word's share capped at TERM_CAP."""
     if len(a) > len(b):
         a, b = b, a
-    return sum(w * b.get(t, 0.0) for t, w in a.items())
+    return sum(min(TERM_CAP, w * b[t]) for t, w in a.items() if t in b)
 
 
 def decide(article_id: str, sig: Signature, exact: list[Known], near: list[Known], story: list[Known]) -> Decision:
@@ -188,8 +196,11 @@ def decide(article_id: str, sig: Signature, exact: list[Known], near: list[Known
         return Decision(best.root_id, best.story_id, "near", round(best_sim, 4), best.id)
     for known in story:
         sim = story_similarity(sig.terms, known.terms)
-        if sim >= STORY_THRESHOLD and sim > best_sim:
-            best, best_sim = known, sim
+        if sim < STORY_THRESHOLD or sim <= best_sim:
+            continue
+        if known.story_terms is not None and story_similarity(sig.terms, known.story_terms) < ROOT_THRESHOLD:
+            continue
+        best, best_sim = known, sim
     if best is not None:
         return Decision(None, best.story_id, "joined", round(best_sim, 4), best.id)
     return Decision(None, article_id, "new", 0.0, None)

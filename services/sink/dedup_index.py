@@ -113,6 +113,15 @@ class DedupIndex:
             "WHERE article_id IN ({marks})", list(wanted),
         ):
             known[article_id] = (seq, Known(article_id, root_id, story_id, _decode_minhash(minhash), orjson.loads(terms)))
+        story_terms: dict[str, dict] = {i: k.terms for i, (_, k) in known.items()}
+        for article_id, terms in self._in(
+            cur, "SELECT article_id, terms FROM dedup_signatures WHERE article_id IN ({marks})",
+            [k.story_id for _, k in known.values() if k.story_id not in story_terms],
+        ):
+            story_terms[article_id] = orjson.loads(terms)
+        for article_id, (seq, k) in known.items():
+            if k.story_id != article_id:
+                known[article_id] = (seq, dataclasses.replace(k, story_terms=story_terms.get(k.story_id)))
         cur.execute("SELECT COALESCE(MAX(seq), 0) FROM dedup_signatures")
         next_seq = int(cur.fetchone()[0]) + 1
         overlay = _BatchOverlay()
@@ -131,7 +140,10 @@ class DedupIndex:
             counts.decisions[a.id] = decision
             setattr(counts, decision.kind, getattr(counts, decision.kind) + 1)
             root = decision.duplicate_of or a.id
-            known[a.id] = (next_seq, Known(a.id, root, decision.story_id, sig.minhash, sig.terms))
+            story_of = None if decision.story_id == a.id else known[decision.matched][1].story_terms
+            if decision.story_id != a.id and story_of is None and decision.matched:
+                story_of = known[decision.matched][1].terms  # the match is the story's first article
+            known[a.id] = (next_seq, Known(a.id, root, decision.story_id, sig.minhash, sig.terms, story_of))
             overlay.add(a.id, sig)
             sig_rows.append((a.id, next_seq, sig.text_hash, _encode_minhash(sig.minhash),
                              orjson.dumps(sig.terms).decode(), sig.day, root, decision.story_id))
