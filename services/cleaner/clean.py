@@ -18,7 +18,7 @@ SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 SENTENCE_END = re.compile(r"[.;,:]$")
 METADATA_START = re.compile(r"^(?:date|published|posted|updated|by)\b", re.IGNORECASE)
 AUTHORS = re.compile(r"^(?:authors?|written by|reporting by)\s*:\s*(?P<names>.{3,150})$", re.IGNORECASE)
-BYLINE = re.compile(r"^by\s+(?P<names>[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}(?:(?:,|\s+and)\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3})*)$")
+BYLINE = re.compile(r"^[Bb][Yy]:?\s+(?P<names>[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}(?:(?:,|\s+and)\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3})*)$")
 # "WASHINGTON:", "LISLE, Ill. (WLS) —", "TAIPEI, Taiwan -"
 DATELINE = re.compile(r"^(?P<place>[A-Z][A-Z.'’ -]{2,30}?)(?:,\s*[A-Z][\w. ]{1,25})?(?:\s*\([A-Z]{2,10}\))?\s*(?::|—|–|\s-)\s")
 TAG = re.compile(r"<[^>]+>")
