@@ -15,12 +15,18 @@ TAIL_MIN_SHARE = 0.35
 WIDGET_LINE = re.compile(
     r"""^(?:
         share\ this\b.* | share\ (?:on|via)\ (?:facebook|twitter|x|linkedin|whatsapp|email|reddit)\b.*
-      | share(?:\ this\ (?:article|story))?:? | tweet | email\ this.* | print\ this.*
+      | share(?:\ this\ (?:article|story))?:? | tweet | email\ this.* | print\ this.* | copy\ link
       | follow\ us\ on\b.* | follow\ @\w+.* | like\ us\ on\ facebook.*
-      | sign\ up\ for\ (?:our|the)\b.*newsletter.* | subscribe\ to\ (?:our|the)\b.*newsletter.*
-      | (?:get|receive)\ (?:our|the)\b.*newsletter.*
-      | read\ more:? | continue\ reading.* | click\ here\ to\b.* | advertisement | skip\ advertisement
-      | (?:photo|image|picture|file\ photo)(?:\ credit)?\s*:.* | \((?:photo|image)\b[^)]*\)
+      | follow\ [\w .'-]{1,40}\ on\ (?:twitter|x|facebook|instagram|linkedin|threads|bluesky|tiktok)\b.*
+      | sign\ up\ (?:for|to)\ (?:our|the)\b.*newsletter.* | subscribe\ to\ (?:our|the)\b.*newsletter.*
+      | (?:get|receive)\ (?:our|the)\b.*newsletter.* | subscribe(?:\ now|\ today)?!?
+      | join\ our\ (?:whatsapp|telegram)\b.* | download\ (?:our|the)\ app\b.*
+      | read\ more:? | read\ more:\ .* | (?:also\ read|read\ also|see\ also|watch|listen):\ .*
+      | continue\ reading.* | click\ here\ to\b.* | advertisement | skip\ advertisement
+      | story\ continues\ below(?:\ advertisement)? | sponsored(?:\ content)?
+      | (?:photo|image|picture|file\ photo|photograph)(?:\ credit)?\s*:.* | \((?:photo|image)\b[^)]*\)
+      | credit:\ .* | (?:photo\ by|pictured:)\ .* | \(?ap\ photo/[^)]*\)?
+      | [^.!?]{0,80}(?:getty\ images|shutterstock|via\ reuters|/\ ?reuters|/\ ?afp)\)?
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -30,7 +36,9 @@ TAIL_MARKER = re.compile(
         you\ (?:may|might)\ also\ (?:like|enjoy) | related(?:\ (?:articles|stories|news|content|coverage))?
       | recommended(?:\ (?:for\ you|stories|articles|reading))? | more\ from\b.* | read\ next
       | most\ (?:popular|read) | trending(?:\ now)? | more\ (?:stories|news|on\ this\ story)
-      | also\ read | don't\ miss
+      | also\ read | don't\ miss | top\ stories | latest\ news | editor'?s\ picks | popular\ now
+      | what\ to\ read\ next | up\ next | sponsored\ stories | related\ (?:topics|links|reading)
+      | more\ to\ explore | read\ more\ (?:stories|news)
     ):?$""",
     re.IGNORECASE | re.VERBOSE,
 )
