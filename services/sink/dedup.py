@@ -24,6 +24,7 @@ Method and thresholds:
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import re
 import zlib
@@ -88,7 +89,7 @@ class Decision:
 
 
 def words(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in WORD.findall(text)]
+    return WORD.findall(text.lower().replace("’", "'"))
 
 
 def text_hash(tokens: list[str]) -> str:
@@ -135,21 +136,27 @@ def _stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=500_000)
+def _term(token: str, language: str) -> tuple[str, float] | None:
+    """(stem, weight) of a token, or None for one that cannot tell stories apart."""
+    if len(token) < 3 or not token.replace("'", "").isalpha():
+        return None
+    weight = idf(token.removesuffix("'s"), language) ** 2
+    return (_stem(token), weight) if weight > 0 else None
+
+
 def term_vector(tokens: list[str], language: str | None) -> dict[str, float]:
     lang = language if language in _KNOWN_LANGUAGES else "en"
     counts: Counter = Counter()
     weight_of: dict[str, float] = {}
-    for token in tokens:
-        if len(token) < 3 or not token.isalpha() and not token.replace("'", "").isalpha():
-            continue
-        stem = _stem(token)
-        counts[stem] += 1
-        if stem not in weight_of:
-            weight_of[stem] = idf(token.removesuffix("'s"), lang) ** 2
-    scored = {s: (1 + math.log(n)) * weight_of[s] for s, n in counts.items() if weight_of[s] > 0}
-    top = sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_TERMS]
-    norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
-    return {s: round(w / norm, 5) for s, w in top}
+    for token, n in Counter(tokens).items():
+        term = _term(token, lang)
+        if term is not None:
+            counts[term[0]] += n
+            weight_of.setdefault(term[0], term[1])
+    top = heapq.nlargest(TOP_TERMS, [((1 + math.log(n)) * weight_of[s], s) for s, n in counts.items()])
+    norm = math.sqrt(sum(w * w for w, _ in top)) or 1.0
+    return {s: round(w / norm, 5) for w, s in top}
 
 
 def signature(title: str | None, text: str, language: str | None, day: int) -> Signature:

@@ -22,6 +22,7 @@ from shared.schema import Article
 
 DEDUP_LOCK = 7_318_225  # pg_advisory_xact_lock key: one deciding sink at a time
 STORY_CANDIDATES = 20
+KEY_POSTINGS = 100
 CHUNK = 500
 
 
@@ -98,13 +99,7 @@ class DedupIndex:
             sig = sigs[a.id]
             if sig.text_hash in by_hash or len(sig.keys) < MIN_SHARED_KEYS:
                 continue
-            story_hits[a.id] = [row[0] for row in self._in(
-                cur,
-                "SELECT article_id FROM story_keys WHERE term IN ({marks}) AND day BETWEEN {ph} AND {ph} "
-                f"GROUP BY article_id HAVING COUNT(*) >= {MIN_SHARED_KEYS} "
-                f"ORDER BY COUNT(*) DESC, article_id LIMIT {STORY_CANDIDATES}",
-                list(sig.keys), (sig.day - STORY_WINDOW_DAYS, sig.day + STORY_WINDOW_DAYS),
-            )]
+            story_hits[a.id] = self._story_candidates(cur, sig)
         wanted = {i for ids in by_hash.values() for i in ids[:1]}
         wanted |= {i for ids in by_band.values() for i in ids} | {i for ids in story_hits.values() for i in ids}
         known: dict[str, tuple[int, Known]] = {}
@@ -152,6 +147,19 @@ class DedupIndex:
             next_seq += 1
         return counts
 
+    def _story_candidates(self, cur, sig: Signature) -> list[str]:
+        """Stored articles in the window sharing MIN_SHARED_KEYS of `sig`'s keys, most shared first.
+
+        Each key's postings are read newest first and at most KEY_POSTINGS of them, so a word in
+        every article of the week costs a bounded index range scan, not a scan of the week.
+        """
+        lo, hi = sig.day - STORY_WINDOW_DAYS, sig.day + STORY_WINDOW_DAYS
+        one = (f"SELECT * FROM (SELECT article_id, day FROM story_keys WHERE term = {self.ph} "
+               f"AND day BETWEEN {self.ph} AND {self.ph} ORDER BY day DESC LIMIT {KEY_POSTINGS}) AS k")
+        query = " UNION ALL ".join(f"{one}{i}" for i in range(len(sig.keys)))
+        cur.execute(query, [v for key in sig.keys for v in (key, lo, hi)])
+        return _most_shared([(article_id, day) for article_id, day in cur.fetchall()])
+
     def write(self, cur, batch: DedupBatch) -> None:
         """Index the articles of `batch`; called after their rows are in `articles`."""
         sig_rows, band_rows, key_rows = batch.rows
@@ -189,12 +197,24 @@ class _BatchOverlay:
         return [i for band in sig.bands for i in self.by_band.get(band, ())]
 
     def story(self, sig: Signature) -> list[str]:
-        shared: dict[str, int] = defaultdict(int)
-        for key in sig.keys:
-            for article_id, day in self.by_key.get(key, ()):
-                if abs(day - sig.day) <= STORY_WINDOW_DAYS:
-                    shared[article_id] += 1
-        return [i for i, n in shared.items() if n >= MIN_SHARED_KEYS]
+        return _most_shared([
+            (article_id, day)
+            for key in sig.keys for article_id, day in self.by_key.get(key, ())[-KEY_POSTINGS:]
+            if abs(day - sig.day) <= STORY_WINDOW_DAYS
+        ])
+
+
+def _most_shared(postings: list[tuple[str, int]]) -> list[str]:
+    """Ids seen at least MIN_SHARED_KEYS times: the STORY_CANDIDATES most shared, then newest, first."""
+    shared: dict[str, list] = {}
+    for article_id, day in postings:
+        entry = shared.setdefault(article_id, [0, day])
+        entry[0] += 1
+        entry[1] = max(entry[1], day)
+    ranked = sorted(
+        ((n, day, i) for i, (n, day) in shared.items() if n >= MIN_SHARED_KEYS), key=lambda t: (-t[0], -t[1], t[2])
+    )
+    return [i for _, _, i in ranked[:STORY_CANDIDATES]]
 
 
 def with_decisions(articles: list[Article], decisions: dict[str, Decision]) -> list[Article]:
