@@ -47,6 +47,10 @@ TAIL_MARKER = re.compile(
 LINKED_HEADLINE = re.compile(r"^.{8,200}\s[-–|]$")
 LONE_SEPARATOR = re.compile(r"^[-–—|*•·]+$")
 MIN_LINK_RUN = 3
+# A headline of a trailing link list with no marker and no separator: 3 to 16 words, a capital
+# or a digit first, no bullet, no sentence punctuation at the end.
+BARE_HEADLINE = re.compile(r"^[A-Z0-9‘'\"“][^.!?:;…]*[^\s.!?:;…\"'”’)]$")
+BARE_HEADLINE_WORDS = (3, 16)
 
 
 def drop_widget_lines(lines: list[str]) -> list[str]:
@@ -61,7 +65,7 @@ def cut_tail(lines: list[str]) -> list[str]:
         if seen / total >= TAIL_MIN_SHARE and len(line) <= 60 and TAIL_MARKER.match(line.strip()):
             return _strip_trailing_separators(lines[:i])
         seen += len(line)
-    return _cut_link_run(lines, total)
+    return _cut_bare_headlines(_cut_link_run(lines, total), total)
 
 
 def _cut_link_run(lines: list[str], total: int) -> list[str]:
@@ -78,6 +82,25 @@ def _cut_link_run(lines: list[str], total: int) -> list[str]:
         elif line.strip():
             run_start, run_len = None, 0
     return _strip_trailing_separators(lines)
+
+
+def _cut_bare_headlines(lines: list[str], total: int) -> list[str]:
+    """Cut MIN_LINK_RUN+ headline-shaped lines that end the text after a sentence-ended body."""
+    start, run = len(lines), 0
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i].strip()
+        if not line:
+            continue
+        low, high = BARE_HEADLINE_WORDS
+        if BARE_HEADLINE.match(line) and low <= len(line.split()) <= high:
+            start, run = i, run + 1
+            continue
+        if run >= MIN_LINK_RUN and re.search(r"[.!?…\"'”’)]$", line):
+            before = sum(len(ln) for ln in lines[:start])
+            if before / total >= TAIL_MIN_SHARE:
+                return _strip_trailing_separators(lines[:start])
+        break
+    return lines
 
 
 def _strip_trailing_separators(lines: list[str]) -> list[str]:

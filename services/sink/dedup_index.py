@@ -23,6 +23,7 @@ from shared.schema import Article
 DEDUP_LOCK = 7_318_225  # pg_advisory_xact_lock key: one deciding sink at a time
 STORY_CANDIDATES = 20
 KEY_POSTINGS = 100
+BAND_CANDIDATES = 50
 CHUNK = 500
 
 
@@ -67,13 +68,13 @@ class DedupIndex:
     def __init__(self, placeholder: str):
         self.ph = placeholder
 
-    def _in(self, cur, query: str, values: list, extra: tuple = ()) -> list[tuple]:
+    def _in(self, cur, query: str, values: list) -> list[tuple]:
         rows: list[tuple] = []
         values = list(dict.fromkeys(values))
         for i in range(0, len(values), CHUNK):
             chunk = values[i:i + CHUNK]
             marks = ", ".join([self.ph] * len(chunk))
-            cur.execute(query.format(marks=marks, ph=self.ph), [*chunk, *extra])
+            cur.execute(query.format(marks=marks), chunk)
             rows.extend(cur.fetchall())
         return rows
 
@@ -93,7 +94,8 @@ class DedupIndex:
             cur, "SELECT band_key, article_id FROM dedup_bands WHERE band_key IN ({marks})",
             [k for a in articles for k in sigs[a.id].bands],
         ):
-            by_band[band_key].append(article_id)
+            if len(by_band[band_key]) < BAND_CANDIDATES:  # a band shared by thousands says little
+                by_band[band_key].append(article_id)
         story_hits: dict[str, list[str]] = {}
         for a in articles:
             sig = sigs[a.id]

@@ -196,3 +196,11 @@ def test_tails_after_a_marker_are_cut(marker):
     tail = f"{marker}\nTaiwan election result\nSpy balloon over Hawaii"
     a = clean_article(article(f"Harbour news\n{story}\n{tail}"))
     assert a.text.endswith("Paragraph 7 of the harbour story.") and "Taiwan" not in a.text
+
+
+def test_a_trailing_list_of_bare_headlines_is_cut_but_a_list_in_the_story_stays():
+    body = "A bakery in Stroud won the national sourdough prize on Tuesday.\n\nThe owners will buy a second oven.\n\n"
+    tail = "Taiwan's president visits Pacific allies\nSpy balloon spotted over Hawaii\nMilitary hotline silent as tensions rise"
+    assert clean_article(article("Bakery wins\n" + body + tail)).text.endswith("a second oven.")
+    listed = body + "What they will buy:\n\nA second oven for the bakery\nTwo new delivery vans\nA bigger shop front"
+    assert clean_article(article("Bakery wins\n" + listed)).text.endswith("A bigger shop front")
