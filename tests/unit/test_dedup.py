@@ -132,3 +132,37 @@ def test_text_changes_of_a_stored_article_do_not_move_it(store):
     store.upsert([art(1, HARBOUR), art(2, ORCHARD)])
     store.upsert([dataclasses.replace(art(2, ORCHARD), text=HARBOUR)])
     assert _assignments(store)["a2"] == (None, "a2")
+
+
+def test_two_sink_workers_at_once_agree_on_one_original(store_url):
+    """Two stores (two sink workers) store copies of one text at the same moment: the decision is
+    serialised (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL), so exactly one is the original."""
+    import threading
+
+    open_store(store_url).close()  # migrate once
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        store = open_store(store_url)
+        try:
+            barrier.wait()
+            for i in range(5):
+                store.upsert([art(100 * n + i, HARBOUR + f" Edition {i}.")])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    store = open_store(store_url)
+    rows = _assignments(store)
+    store.close()
+    originals = [i for i, (dup, _) in rows.items() if dup is None]
+    assert len(rows) == 20 and len(originals) == 1
+    assert all(dup == originals[0] and story == originals[0] for i, (dup, story) in rows.items() if i != originals[0])
