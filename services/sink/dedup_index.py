@@ -64,13 +64,33 @@ def _decode_minhash(text: str) -> tuple[int, ...]:
     return tuple(int(text[i:i + 8], 16) for i in range(0, len(text), 8))
 
 
+# Column types, for PostgreSQL's unnest() of one array per column.
+TABLES = {
+    "dedup_signatures": (("article_id", "text"), ("seq", "bigint"), ("text_hash", "text"), ("minhash", "text"),
+                         ("terms", "text"), ("day", "integer"), ("root_id", "text"), ("story_id", "text")),
+    "dedup_bands": (("band_key", "bigint"), ("article_id", "text")),
+    "story_keys": (("term", "text"), ("day", "integer"), ("article_id", "text")),
+}
+
+
 class DedupIndex:
-    def __init__(self, placeholder: str):
+    """The SQL is the same on both databases but for how many values travel in one statement:
+    SQLite runs in-process, so one row or key per execution costs little; PostgreSQL pays a round
+    trip and a query parse per statement, so it gets arrays (`= ANY(%s)`, `unnest`) instead."""
+
+    def __init__(self, placeholder: str, postgres: bool = False):
         self.ph = placeholder
+        self.postgres = postgres
 
     def _in(self, cur, query: str, values: list) -> list[tuple]:
-        rows: list[tuple] = []
+        """Run `query` whose `IN ({marks})` takes `values`, in chunks (one array on PostgreSQL)."""
         values = list(dict.fromkeys(values))
+        if self.postgres:
+            if not values:
+                return []
+            cur.execute(query.replace("IN ({marks})", "= ANY(%s)"), [values])
+            return cur.fetchall()
+        rows: list[tuple] = []
         for i in range(0, len(values), CHUNK):
             chunk = values[i:i + CHUNK]
             marks = ", ".join([self.ph] * len(chunk))
@@ -96,12 +116,11 @@ class DedupIndex:
         ):
             if len(by_band[band_key]) < BAND_CANDIDATES:  # a band shared by thousands says little
                 by_band[band_key].append(article_id)
-        story_hits: dict[str, list[str]] = {}
-        for a in articles:
-            sig = sigs[a.id]
-            if sig.text_hash in by_hash or len(sig.keys) < MIN_SHARED_KEYS:
-                continue
-            story_hits[a.id] = self._story_candidates(cur, sig)
+        looking = [a.id for a in articles if sigs[a.id].text_hash not in by_hash and len(sigs[a.id].keys) >= MIN_SHARED_KEYS]
+        if self.postgres:
+            story_hits = self._story_candidates_lateral(cur, {i: sigs[i] for i in looking})
+        else:
+            story_hits = {i: self._story_candidates(cur, sigs[i]) for i in looking}
         wanted = {i for ids in by_hash.values() for i in ids[:1]}
         wanted |= {i for ids in by_band.values() for i in ids} | {i for ids in story_hits.values() for i in ids}
         known: dict[str, tuple[int, Known]] = {}
@@ -162,19 +181,33 @@ class DedupIndex:
         cur.execute(query, [v for key in sig.keys for v in (key, lo, hi)])
         return _most_shared([(article_id, day) for article_id, day in cur.fetchall()])
 
+    def _story_candidates_lateral(self, cur, sigs: dict[str, Signature]) -> dict[str, list[str]]:
+        """The same lookups as _story_candidates, for every article in one statement (PostgreSQL)."""
+        postings: dict[str, list[tuple[str, int]]] = {i: [] for i in sigs}
+        rows = [(i, key, sig.day - STORY_WINDOW_DAYS, sig.day + STORY_WINDOW_DAYS) for i, sig in sigs.items() for key in sig.keys]
+        if rows:
+            cur.execute(
+                "SELECT q.aid, k.article_id, k.day "
+                "FROM unnest(%s::text[], %s::text[], %s::integer[], %s::integer[]) AS q (aid, term, lo, hi) "
+                "CROSS JOIN LATERAL (SELECT article_id, day FROM story_keys WHERE term = q.term "
+                f"AND day BETWEEN q.lo AND q.hi ORDER BY day DESC LIMIT {KEY_POSTINGS}) AS k",
+                [list(column) for column in zip(*rows)],
+            )
+            for aid, article_id, day in cur.fetchall():
+                postings[aid].append((article_id, day))
+        return {i: _most_shared(p) for i, p in postings.items()}
+
     def write(self, cur, batch: DedupBatch) -> None:
         """Index the articles of `batch`; called after their rows are in `articles`."""
-        sig_rows, band_rows, key_rows = batch.rows
-        marks = lambda n: ", ".join([self.ph] * n)  # noqa: E731
-        if sig_rows:
-            cur.executemany(
-                "INSERT INTO dedup_signatures (article_id, seq, text_hash, minhash, terms, day, root_id, story_id) "
-                f"VALUES ({marks(8)})", sig_rows,
-            )
-        if band_rows:
-            cur.executemany(f"INSERT INTO dedup_bands (band_key, article_id) VALUES ({marks(2)})", band_rows)
-        if key_rows:
-            cur.executemany(f"INSERT INTO story_keys (term, day, article_id) VALUES ({marks(3)})", key_rows)
+        for table, rows in zip(("dedup_signatures", "dedup_bands", "story_keys"), batch.rows):
+            if not rows:
+                continue
+            names = ", ".join(name for name, _ in TABLES[table])
+            if self.postgres:
+                arrays = ", ".join(f"%s::{kind}[]" for _, kind in TABLES[table])
+                cur.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})", [list(c) for c in zip(*rows)])
+            else:
+                cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join([self.ph] * len(TABLES[table]))})", rows)
 
 
 class _BatchOverlay:

@@ -28,7 +28,7 @@ class SqlStore:
         self.conn = conn
         self.ph = placeholder
         self.begin = begin  # starts a write transaction that serialises the duplicate/story decisions
-        self.dedup = DedupIndex(placeholder)
+        self.dedup = DedupIndex(placeholder, postgres=placeholder == "%s")
         marks = ", ".join([placeholder] * len(COLUMNS))
         self.upsert_article = (
             f"INSERT INTO articles ({', '.join(COLUMNS)}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {UPDATES}"
