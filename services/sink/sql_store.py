@@ -50,7 +50,11 @@ class SqlStore:
             return UpsertResult(0, 0)
         ids = list(latest)
         stored_at = time.time()
-        sigs = signatures(list(latest.values()), stored_at)
+        # Signatures cost CPU: computed before the lock, and only for articles not stored yet
+        # (a replay skips them); one that appeared meanwhile is computed under the lock below.
+        stored_before = {row[0] for chunk in _chunks(ids, 500) for row in self._query(
+            f"SELECT id FROM articles WHERE story_id IS NOT NULL AND id IN ({', '.join('?' * len(chunk))})", chunk)}
+        sigs = signatures([a for a in latest.values() if a.id not in stored_before], stored_at)
         cur = self.conn.cursor()
         try:
             cur.execute(self.begin)
@@ -61,6 +65,7 @@ class SqlStore:
                 existing.update((row[0], row[1:]) for row in cur.fetchall())
             # Rows stored before the index existed have no story yet: they are decided now.
             fresh = [a for a in latest.values() if a.id not in existing or existing[a.id][1] is None]
+            sigs.update(signatures([a for a in fresh if a.id not in sigs], stored_at))
             decided = self.dedup.assign(cur, fresh, sigs)
             rows = with_decisions(list(latest.values()), decided.decisions)
             rows = [
