@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 import orjson
@@ -117,6 +118,91 @@ def articles(db_url, tag, limit, as_json) -> None:
             out.write(f"{when}  {tags:<24}  {row['title'] or '(no title)'}  [{row['source']}]\n")
     if not as_json:
         out.write(f"{len(rows)} article(s)\n")
+
+
+def _load_taxonomy(path):
+    from services.tagger.taxonomy import TaxonomyError, load_taxonomy
+
+    try:
+        return load_taxonomy(path)
+    except TaxonomyError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+taxonomy_option = click.option(
+    "--taxonomy", "taxonomy_file", type=click.Path(dir_okay=False), help="Taxonomy file (NEWSFLOW_TAXONOMY_FILE)"
+)
+
+
+@cli.command()
+@click.argument("article_id")
+@db_option
+@taxonomy_option
+def explain(article_id, db_url, taxonomy_file) -> None:
+    """Why a stored article got, or did not get, each tag (from its stored clean text)."""
+    from services.sink.store import open_store
+    from services.tagger.explain import render_explanation
+
+    settings = _settings("explain", db_url=db_url, taxonomy_file=taxonomy_file)
+    taxonomy = _load_taxonomy(settings.taxonomy_file)
+    store = open_store(settings.database_url)
+    try:
+        row = store.get_article(article_id)
+    finally:
+        store.close()
+    if row is None:
+        raise click.ClickException(f"no article with id {article_id!r} in {settings.database_url}")
+    click.echo(render_explanation(row, taxonomy))
+
+
+@cli.command(name="eval")
+@click.option("--set", "set_file", type=click.Path(exists=True, dir_okay=False),
+              help="Labelled set (default: tests/eval/articles.yaml)")
+@click.option("--seeds", type=click.Path(exists=True, file_okay=False), help="Seed articles (default: ../shared/seeds)")
+@click.option("--extraction", type=click.Path(exists=True, file_okay=False),
+              help="ScrapingHub benchmark folder (default: ../shared/testdata/extraction/scrapinghub)")
+@click.option("--no-extraction", is_flag=True, help="Skip the HTML extraction benchmark")
+@taxonomy_option
+@click.option("--details", is_flag=True, help="List every miss, even where the targets are met")
+def evaluate(set_file, seeds, extraction, no_extraction, taxonomy_file, details) -> None:
+    """Measure cleaning, tagging, duplicates and stories against labelled data; exit 1 below target."""
+    from services.evaluation import run as ev
+    from services.evaluation.dataset import DatasetError, load_cases
+    from shared.config import PROJECT_ROOT
+
+    settings = _settings("eval", taxonomy_file=taxonomy_file)
+    taxonomy = _load_taxonomy(settings.taxonomy_file)
+    data = PROJECT_ROOT.parent / "shared"
+    sections = []
+    set_path = Path(set_file or PROJECT_ROOT / "tests" / "eval" / "articles.yaml")
+    try:
+        cases = load_cases(set_path)
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"our set: {len(cases)} articles from {set_path}", err=True)
+    sections += ev.evaluate_set(cases, taxonomy)
+    seeds_path = Path(seeds) if seeds else data / "seeds"
+    if seeds_path.is_dir():
+        sections.append(ev.evaluate_seeds(seeds_path, taxonomy))
+    else:
+        click.echo(f"seeds skipped: {seeds_path} not found", err=True)
+    bench = Path(extraction) if extraction else data / "testdata" / "extraction" / "scrapinghub"
+    if no_extraction:
+        pass
+    elif (bench / "ground-truth.json").is_file():
+        def progress(n, total):
+            if n % 20 == 0 or n == total:
+                click.echo(f"extraction: {n}/{total} pages", err=True)
+
+        sections.append(ev.evaluate_extraction(bench, progress))
+    else:
+        click.echo(f"extraction skipped: no ground-truth.json in {bench}", err=True)
+    click.echo(ev.render(sections, details))
+    failing = [s.title for s in sections if not s.ok]
+    if failing:
+        click.echo(f"BELOW TARGET: {'; '.join(failing)}", err=True)
+        sys.exit(1)
+    click.echo("every target met")
 
 
 def main() -> None:

@@ -59,6 +59,10 @@ class Sink:
             self.metrics.db_write_seconds.observe(time.perf_counter() - started)
             self.metrics.rows.labels("insert").inc(result.inserted)
             self.metrics.rows.labels("update").inc(result.updated)
+            self.metrics.duplicates.labels("exact").inc(result.exact_duplicates)
+            self.metrics.duplicates.labels("near").inc(result.near_duplicates)
+            self.metrics.stories.labels("new").inc(result.stories_new)
+            self.metrics.stories.labels("joined").inc(result.stories_joined)
             self.metrics.messages_out.inc(len(articles))
             for article in articles:
                 self.metrics.end_to_end_seconds.observe(max(0.0, stored_at - article.fetched_at))

@@ -18,6 +18,20 @@ class SinkMetrics(StageMetrics):
         self.rows = Counter(
             "newsflow_sink_rows_total", "Article rows written, by operation.", ["op"], registry=registry
         )
+        self.duplicates = Counter(
+            "newsflow_sink_duplicates_total",
+            "Stored articles found to duplicate an earlier one, by kind (exact or near).",
+            ["kind"], registry=registry,
+        )
+        self.stories = Counter(
+            "newsflow_sink_stories_total",
+            "Stored articles that are not duplicates, by story: the first of a new story or joining one.",
+            ["kind"], registry=registry,
+        )
+        for kind in ("exact", "near"):
+            self.duplicates.labels(kind)
+        for kind in ("new", "joined"):
+            self.stories.labels(kind)
         self.db_write_seconds = Histogram(
             "newsflow_sink_db_write_seconds",
             "Seconds per database transaction (one batch).",

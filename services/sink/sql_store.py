@@ -1,6 +1,7 @@
 """The Store on SQLite (WAL) and on PostgreSQL (psycopg 3). SQL with parameters only."""
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import orjson
 
+from services.sink.dedup_index import DEDUP_LOCK, DedupIndex, signatures, with_decisions
 from services.sink.migrations import MIGRATIONS
 from services.sink.store import UpsertResult
 from shared.schema import Article
@@ -22,9 +24,11 @@ UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "id")
 class SqlStore:
     """Dialect differences are the placeholder (`?` or `%s`) and the connection; all else is shared."""
 
-    def __init__(self, conn, placeholder: str):
+    def __init__(self, conn, placeholder: str, begin: str):
         self.conn = conn
         self.ph = placeholder
+        self.begin = begin  # starts a write transaction that serialises the duplicate/story decisions
+        self.dedup = DedupIndex(placeholder, postgres=placeholder == "%s")
         marks = ", ".join([placeholder] * len(COLUMNS))
         self.upsert_article = (
             f"INSERT INTO articles ({', '.join(COLUMNS)}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {UPDATES}"
@@ -37,23 +41,44 @@ class SqlStore:
         return query.replace("?", self.ph)
 
     def upsert(self, articles: Sequence[Article]) -> UpsertResult:
+        """Store `articles` and decide, in the same transaction, their duplicate_of and story_id.
+
+        An article already stored keeps the duplicate_of and story_id it was given first.
+        """
         latest = {a.id: a for a in articles}  # an id repeated in one batch: the last one wins
         if not latest:
             return UpsertResult(0, 0)
         ids = list(latest)
         stored_at = time.time()
+        # Signatures cost CPU: computed before the lock, and only for articles not stored yet
+        # (a replay skips them); one that appeared meanwhile is computed under the lock below.
+        stored_before = {row[0] for chunk in _chunks(ids, 500) for row in self._query(
+            f"SELECT id FROM articles WHERE story_id IS NOT NULL AND id IN ({', '.join('?' * len(chunk))})", chunk)}
+        sigs = signatures([a for a in latest.values() if a.id not in stored_before], stored_at)
         cur = self.conn.cursor()
         try:
-            existing = set()
+            cur.execute(self.begin)
+            existing: dict[str, tuple] = {}
             for chunk in _chunks(ids, 500):
                 marks = ", ".join([self.ph] * len(chunk))
-                cur.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
-                existing.update(row[0] for row in cur.fetchall())
-            cur.executemany(self.upsert_article, [_row(a, stored_at) for a in latest.values()])
+                cur.execute(f"SELECT id, duplicate_of, story_id FROM articles WHERE id IN ({marks})", chunk)
+                existing.update((row[0], row[1:]) for row in cur.fetchall())
+            # Rows stored before the index existed have no story yet: they are decided now.
+            fresh = [a for a in latest.values() if a.id not in existing or existing[a.id][1] is None]
+            sigs.update(signatures([a for a in fresh if a.id not in sigs], stored_at))
+            decided = self.dedup.assign(cur, fresh, sigs)
+            rows = with_decisions(list(latest.values()), decided.decisions)
+            rows = [
+                dataclasses.replace(a, duplicate_of=existing[a.id][0], story_id=existing[a.id][1])
+                if a.id not in decided.decisions else a
+                for a in rows
+            ]
+            cur.executemany(self.upsert_article, [_row(a, stored_at) for a in rows])
+            self.dedup.write(cur, decided)
             for chunk in _chunks(ids, 500):
                 marks = ", ".join([self.ph] * len(chunk))
                 cur.execute(f"DELETE FROM article_tags WHERE article_id IN ({marks})", chunk)
-            tags = [(a.id, t.name, t.score, orjson.dumps(t.evidence).decode()) for a in latest.values() for t in a.tags]
+            tags = [(a.id, t.name, t.score, orjson.dumps(t.evidence).decode()) for a in rows for t in a.tags]
             if tags:
                 cur.executemany(self.insert_tag, tags)
             self.conn.commit()
@@ -62,7 +87,11 @@ class SqlStore:
             raise
         finally:
             cur.close()
-        return UpsertResult(inserted=len(ids) - len(existing), updated=len(existing))
+        return UpsertResult(
+            inserted=len(ids) - len(existing), updated=len(existing),
+            exact_duplicates=decided.exact, near_duplicates=decided.near,
+            stories_new=decided.new, stories_joined=decided.joined,
+        )
 
     def _query(self, query: str, params: Sequence = ()) -> list[tuple]:
         cur = self.conn.cursor()
@@ -146,7 +175,7 @@ def open_sqlite(path: str) -> SqlStore:
                     for statement in statements:
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {int(version)}")
-    return SqlStore(conn, "?")
+    return SqlStore(conn, "?", "BEGIN IMMEDIATE")
 
 
 MIGRATION_LOCK = 7_318_224  # any constant: pg_advisory_xact_lock key for newsflow migrations
@@ -165,4 +194,4 @@ def open_postgres(url: str) -> SqlStore:
                 for statement in statements:
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-    return SqlStore(conn, "%s")
+    return SqlStore(conn, "%s", f"SELECT pg_advisory_xact_lock({DEDUP_LOCK})")

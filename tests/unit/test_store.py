@@ -57,10 +57,10 @@ def test_tag_filter_and_newest_first(store):
 
 
 def test_fields_round_trip(store):
-    store.upsert([art(1, authors=["A B", "C D"], dateline="TAIPEI", language="en", story_id="s1")])
+    store.upsert([art(1, authors=["A B", "C D"], dateline="TAIPEI", language="en")])
     row = store.get_article("id1")
     assert row["authors"] == ["A B", "C D"]
-    assert (row["dateline"], row["language"], row["story_id"], row["duplicate_of"]) == ("TAIPEI", "en", "s1", None)
+    assert (row["dateline"], row["language"], row["story_id"], row["duplicate_of"]) == ("TAIPEI", "en", "id1", None)  # a story of its own
     assert row["published_at"] == "2024-01-01T00:00:00+00:00"
     assert store.get_article("missing") is None
 
