@@ -8,7 +8,8 @@ from pathlib import Path
 
 import orjson
 
-from services.sink.migrations import MIGRATIONS
+from services.sink.migrations import MIGRATIONS, statements_for
+from services.sink.search import fts5_match, iso_to_epoch, parse_query, websearch_text
 from services.sink.store import UpsertResult
 from shared.schema import Article
 
@@ -16,21 +17,28 @@ COLUMNS = (
     "id", "url", "source", "title", "text", "published_at", "fetched_at", "stored_at", "language",
     "dateline", "authors", "duplicate_of", "story_id", "taxonomy_version", "content_hash",
 )
-UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "id")
+WRITTEN = COLUMNS + ("published_ts",)  # published_ts: the publication time in epoch seconds, for filters
+UPDATES = ", ".join(f"{c} = excluded.{c}" for c in WRITTEN if c != "id")
+SELECTED = ", ".join(f"articles.{c}" for c in COLUMNS)
+NEWEST_FIRST = "articles.published_ts IS NULL, articles.published_ts DESC, articles.stored_at DESC, articles.id"
+WHEN = "COALESCE(articles.published_ts, articles.stored_at)"  # undated articles count by their storing time
 
 
 class SqlStore:
-    """Dialect differences are the placeholder (`?` or `%s`) and the connection; all else is shared."""
+    """Dialect differences: the placeholder (`?` or `%s`), the connection and full-text search."""
 
-    def __init__(self, conn, placeholder: str):
+    def __init__(self, conn, dialect: str):
         self.conn = conn
-        self.ph = placeholder
-        marks = ", ".join([placeholder] * len(COLUMNS))
+        self.dialect = dialect
+        self.ph = "?" if dialect == "sqlite" else "%s"
+        marks = ", ".join([self.ph] * len(WRITTEN))
         self.upsert_article = (
-            f"INSERT INTO articles ({', '.join(COLUMNS)}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {UPDATES}"
+            f"INSERT INTO articles ({', '.join(WRITTEN)}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {UPDATES}"
         )
-        self.insert_tag = (
-            f"INSERT INTO article_tags (article_id, tag, score, evidence) VALUES ({', '.join([placeholder] * 4)})"
+        self.insert_tag = self._sql("INSERT INTO article_tags (article_id, tag, score, evidence) VALUES (?, ?, ?, ?)")
+        self.insert_story = self._sql(
+            "INSERT INTO stories (story_id, first_article_id, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (story_id) DO NOTHING"
         )
 
     def _sql(self, query: str) -> str:
@@ -56,6 +64,9 @@ class SqlStore:
             tags = [(a.id, t.name, t.score, orjson.dumps(t.evidence).decode()) for a in latest.values() for t in a.tags]
             if tags:
                 cur.executemany(self.insert_tag, tags)
+            stories = [(a.story_id, a.id, stored_at) for a in latest.values() if a.story_id]
+            if stories:  # the first article stored under a story id stays its first
+                cur.executemany(self.insert_story, stories)
             self.conn.commit()
         except BaseException:
             self.conn.rollback()
@@ -74,20 +85,61 @@ class SqlStore:
         self.conn.commit()  # end the read transaction (PostgreSQL opens one per query)
         return rows
 
-    def list_articles(self, *, tag: str | None = None, limit: int | None = None) -> list[dict]:
-        where, params = "", []
+    def list_articles(
+        self,
+        *,
+        tag: str | None = None,
+        query: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        source: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
+        """Articles newest first (by publication, else storing time); with `query`, best match first.
+
+        since/until are epoch seconds (until excluded). `query` is words, "phrases" and -words
+        (services/sink/search.py); raises ValueError when it holds nothing to search for.
+        """
+        sources, where, params, order = "articles", [], [], NEWEST_FIRST
+        if query is not None:
+            sources, where, params, order = self._search(parse_query(query))
         if tag:
-            where = "WHERE id IN (SELECT article_id FROM article_tags WHERE tag = ?)"
+            where.append("articles.id IN (SELECT article_id FROM article_tags WHERE tag = ?)")
             params.append(tag)
-        query = (
-            f"SELECT {', '.join(COLUMNS)} FROM articles {where} "
-            "ORDER BY published_at IS NULL, published_at DESC, stored_at DESC, id"
-        )
+        if source:
+            where.append("articles.source = ?")
+            params.append(source)
+        if since is not None:
+            where.append(f"{WHEN} >= ?")
+            params.append(float(since))
+        if until is not None:
+            where.append(f"{WHEN} < ?")
+            params.append(float(until))
+        sql = f"SELECT {SELECTED} FROM {sources}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {order}"
         if limit is not None:
-            query += " LIMIT ?"
+            sql += " LIMIT ?"
             params.append(int(limit))
-        rows = [dict(zip(COLUMNS, r)) for r in self._query(query, params)]
+        rows = [dict(zip(COLUMNS, r)) for r in self._query(sql, params)]
         return self._with_tags(rows)
+
+    def _search(self, query) -> tuple[str, list[str], list, str]:
+        """FROM, WHERE, parameters and ORDER BY of a full-text search, for this dialect."""
+        if self.dialect == "sqlite":
+            return (
+                "articles_fts JOIN articles ON articles.rowid = articles_fts.rowid",
+                ["articles_fts MATCH ?"],
+                [fts5_match(query)],
+                f"bm25(articles_fts, 10.0, 1.0), {NEWEST_FIRST}",  # a title hit weighs 10 body hits
+            )
+        return (
+            "articles, websearch_to_tsquery('english', ?) AS q",
+            ["articles.search @@ q"],
+            [websearch_text(query)],
+            f"ts_rank(articles.search, q) DESC, {NEWEST_FIRST}",
+        )
 
     def get_article(self, article_id: str) -> dict | None:
         rows = self._query(f"SELECT {', '.join(COLUMNS)} FROM articles WHERE id = ?", [article_id])
@@ -122,6 +174,7 @@ def _row(a: Article, stored_at: float) -> tuple:
     return (
         a.id, a.url, a.source, a.title, a.text, a.published_at, a.fetched_at, stored_at, a.language,
         a.dateline, orjson.dumps(a.authors).decode(), a.duplicate_of, a.story_id, a.taxonomy_version, a.content_hash,
+        iso_to_epoch(a.published_at),
     )
 
 
@@ -130,23 +183,31 @@ def _chunks(items: list, size: int):
         yield items[i:i + size]
 
 
+MIGRATION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+)
+
+
 def open_sqlite(path: str) -> SqlStore:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=10)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    (current,) = conn.execute("PRAGMA user_version").fetchone()
-    for version, statements in MIGRATIONS:
-        if version > current:
-            with conn:
-                conn.execute("BEGIN IMMEDIATE")  # one migrating process at a time
-                (current,) = conn.execute("PRAGMA user_version").fetchone()
-                if version > current:
-                    for statement in statements:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {int(version)}")
-    return SqlStore(conn, "?")
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")  # one migrating process at a time
+        conn.execute(MIGRATION_TABLE)
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        (legacy,) = conn.execute("PRAGMA user_version").fetchone()
+        if not done and legacy:  # a database from before schema_migrations counted in user_version
+            done = {v for v, _ in MIGRATIONS if v <= legacy}
+            conn.executemany("INSERT INTO schema_migrations VALUES (?, ?)", [(v, time.time()) for v in done])
+        for version, statements in MIGRATIONS:
+            if version not in done:
+                for statement in statements_for(statements, "sqlite"):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
+    return SqlStore(conn, "sqlite")
 
 
 MIGRATION_LOCK = 7_318_224  # any constant: pg_advisory_xact_lock key for newsflow migrations
@@ -162,7 +223,7 @@ def open_postgres(url: str) -> SqlStore:
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         for version, statements in MIGRATIONS:
             if version not in done:
-                for statement in statements:
+                for statement in statements_for(statements, "postgresql"):
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-    return SqlStore(conn, "%s")
+    return SqlStore(conn, "postgresql")
