@@ -94,17 +94,34 @@ def broker() -> None:
 
 @cli.command()
 @db_option
+@click.option("--query", "-q", help='Full-text search: words, "phrases", -excluded (every word required)')
 @click.option("--tag", help="Only articles with this tag")
-@click.option("--limit", type=int, help="At most this many")
+@click.option("--source", help="Only articles from this source (a feed's name; `file` for ingested files)")
+@click.option("--since", help="Published (or, undated, stored) at or after: 2024-05-01, 2024-05-01T12:00, 36h, 7d")
+@click.option("--until", help="Published (or stored) before; a bare date includes that whole day")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line")
-def articles(db_url, tag, limit, as_json) -> None:
-    """List stored articles, newest first."""
+def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
+    """List stored articles, newest first; with --query, best match first."""
+    import time
+
+    from services.sink.search import parse_query, parse_when
     from services.sink.store import open_store
 
     settings = _settings("articles", db_url=db_url)
+    now = time.time()
+    try:
+        if query is not None:
+            parse_query(query)  # a search with nothing in it is the user's mistake: say so first
+        since_ts = parse_when(since, now) if since else None
+        until_ts = parse_when(until, now, end=True) if until else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     store = open_store(settings.database_url)
     try:
-        rows = store.list_articles(tag=tag, limit=limit)
+        rows = store.list_articles(
+            tag=tag, query=query, since=since_ts, until=until_ts, source=source, limit=limit
+        )
     finally:
         store.close()
     out = sys.stdout
