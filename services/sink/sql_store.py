@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -27,9 +28,10 @@ WHEN = "COALESCE(articles.published_ts, articles.stored_at)"  # undated articles
 class SqlStore:
     """Dialect differences: the placeholder (`?` or `%s`), the connection and full-text search."""
 
-    def __init__(self, conn, dialect: str):
+    def __init__(self, conn, dialect: str, reconnect: Callable[[], Any] | None = None):
         self.conn = conn
         self.dialect = dialect
+        self._reconnect = reconnect
         self.ph = "?" if dialect == "sqlite" else "%s"
         marks = ", ".join([self.ph] * len(WRITTEN))
         self.upsert_article = (
@@ -44,13 +46,21 @@ class SqlStore:
     def _sql(self, query: str) -> str:
         return query.replace("?", self.ph)
 
+    def _connection(self):
+        """The connection, made anew if the server dropped it (a restart, a failover): the
+        sink's retry of a failed transaction then goes to a live one."""
+        if self._reconnect and (self.conn.closed or getattr(self.conn, "broken", False)):
+            self.conn = self._reconnect()
+        return self.conn
+
     def upsert(self, articles: Sequence[Article]) -> UpsertResult:
         latest = {a.id: a for a in articles}  # an id repeated in one batch: the last one wins
         if not latest:
             return UpsertResult(0, 0)
         ids = list(latest)
         stored_at = time.time()
-        cur = self.conn.cursor()
+        conn = self._connection()
+        cur = conn.cursor()
         try:
             existing = set()
             for chunk in _chunks(ids, 500):
@@ -67,16 +77,17 @@ class SqlStore:
             stories = [(a.story_id, a.id, stored_at) for a in latest.values() if a.story_id]
             if stories:  # the first article stored under a story id stays its first
                 cur.executemany(self.insert_story, stories)
-            self.conn.commit()
+            conn.commit()
         except BaseException:
-            self.conn.rollback()
+            if not getattr(conn, "broken", False):  # a lost connection has nothing to roll back
+                conn.rollback()
             raise
         finally:
             cur.close()
         return UpsertResult(inserted=len(ids) - len(existing), updated=len(existing))
 
     def _query(self, query: str, params: Sequence = ()) -> list[tuple]:
-        cur = self.conn.cursor()
+        cur = self._connection().cursor()
         try:
             cur.execute(self._sql(query), params)
             rows = cur.fetchall()
@@ -172,10 +183,15 @@ class SqlStore:
 
 def _row(a: Article, stored_at: float) -> tuple:
     return (
-        a.id, a.url, a.source, a.title, a.text, a.published_at, a.fetched_at, stored_at, a.language,
-        a.dateline, orjson.dumps(a.authors).decode(), a.duplicate_of, a.story_id, a.taxonomy_version, a.content_hash,
-        iso_to_epoch(a.published_at),
+        a.id, a.url, a.source, _text(a.title), _text(a.text), a.published_at, a.fetched_at, stored_at, a.language,
+        _text(a.dateline), orjson.dumps(a.authors).decode(), a.duplicate_of, a.story_id, a.taxonomy_version,
+        a.content_hash, iso_to_epoch(a.published_at),
     )
+
+
+def _text(value: str | None) -> str | None:
+    """Without NUL characters, which PostgreSQL refuses in text (a whole batch would fail on one)."""
+    return value.replace("\x00", "") if value and "\x00" in value else value
 
 
 def _chunks(items: list, size: int):
@@ -226,4 +242,4 @@ def open_postgres(url: str) -> SqlStore:
                 for statement in statements_for(statements, "postgresql"):
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-    return SqlStore(conn, "postgresql")
+    return SqlStore(conn, "postgresql", reconnect=lambda: psycopg.connect(url))

@@ -75,6 +75,12 @@ def test_sql_looking_text_is_stored_verbatim(store):
     assert store.count() == 1
 
 
+def test_nul_characters_do_not_fail_the_batch(store):
+    result = store.upsert([art(1, title="Null\x00title", text="body \x00 text"), art(2)])
+    assert result.inserted == 2
+    assert store.get_article("id1")["title"] == "Nulltitle"
+
+
 def test_migrations_are_idempotent(store_url):
     first = open_store(store_url)
     first.upsert([art(1)])
