@@ -136,6 +136,25 @@ def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
         out.write(f"{len(rows)} article(s)\n")
 
 
+@cli.command()
+@click.option("--endpoint", "endpoints", multiple=True, metavar="[NAME=]URL",
+              help="A /metrics to read (repeatable), e.g. cleaner=http://host:9302/metrics or host:9302")
+@click.option("--interval", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds between the two scrapes the rates come from (0: one scrape, no rates)")
+def status(endpoints, interval) -> None:
+    """One line per stage (rate, lag, last error) and the failing feeds, from the metrics endpoints.
+
+    Without --endpoint it reads where `newsflow run` put them (endpoints.json in the data
+    dir), else tries the ports NEWSFLOW_METRICS_BASE_PORT+1 to +4. Exits 1 when a stage
+    has no process that answers.
+    """
+    from services.status.main import status as stage_status
+
+    report, healthy = stage_status(_settings("status"), endpoints, interval)
+    click.echo(report)
+    sys.exit(0 if healthy else 1)
+
+
 def main() -> None:
     cli(prog_name="newsflow")
 
