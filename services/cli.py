@@ -93,6 +93,33 @@ def broker() -> None:
 
 
 @cli.command()
+def topics() -> None:
+    """Create the pipeline's missing topics (NEWSFLOW_PARTITIONS each) and list their partitions.
+
+    The one-shot job of docker-compose.yml. A stage runs at most as many busy workers as its
+    input topic has partitions; an existing topic with fewer is reported, not changed.
+    """
+    from services.tagger.taxonomy import load_taxonomy
+    from shared.kafka import ensure_topics, partition_counts, pipeline_topics
+
+    settings = _settings("topics")
+    if not settings.kafka_bootstrap:
+        raise click.ClickException("NEWSFLOW_KAFKA_BOOTSTRAP is not set: which broker? (`newsflow run` makes its own)")
+    names = pipeline_topics(settings, [t.name for t in load_taxonomy(settings.taxonomy_file).topics])
+    created = set(ensure_topics(settings, names))
+    fewer = []
+    for name, count in partition_counts(settings, names).items():
+        click.echo(f"{name:<32} {count:>3} partitions{'  (created)' if name in created else ''}")
+        if count < settings.partitions:
+            fewer.append(name)
+    for name in fewer:
+        click.echo(
+            f"note: {name} has fewer partitions than NEWSFLOW_PARTITIONS={settings.partitions}; on Apache Kafka: "
+            f"kafka-topics.sh --alter --topic {name} --partitions {settings.partitions}", err=True,
+        )
+
+
+@cli.command()
 @db_option
 @click.option("--query", "-q", help='Full-text search: words, "phrases", -excluded (every word required)')
 @click.option("--tag", help="Only articles with this tag")
