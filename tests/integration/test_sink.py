@@ -26,10 +26,14 @@ def _article(i: int, **kw) -> Article:
     return Article(**fields)
 
 
-def _publish(settings, values: list[bytes]) -> None:
+def _publish(settings, messages: list[Article | bytes]) -> None:
+    """Articles keyed by their id, as the tagger sends them (so each id keeps to one partition)."""
     producer = make_producer(settings, linger_ms=20)  # batched produces: the case Tansu's ListOffsets gets wrong
-    for value in values:
-        producer.send(settings.tagged_topic, key=b"k%d" % (hash(value) % 7), value=value)
+    for i, message in enumerate(messages):
+        if isinstance(message, Article):
+            producer.send(settings.tagged_topic, key=message.key, value=encode(message))
+        else:
+            producer.send(settings.tagged_topic, key=b"junk%d" % i, value=message)
     producer.flush()
     producer.close()
 
@@ -79,7 +83,7 @@ def _counts(url: str) -> dict[str, int]:
 
 def test_stores_in_batches_commits_after_and_a_replay_adds_no_row(sink_settings):
     s = sink_settings
-    _publish(s, [encode(_article(i)) for i in range(25)])
+    _publish(s, [_article(i) for i in range(25)])
     first = _run_until(s, lambda sink: _metric(sink, "newsflow_messages_out_total", {"stage": "sink"}) == 25, "25 stored")
     assert _counts(s.database_url) == {"articles": 25, "article_tags": 50, "stories": 3}
     assert _metric(first, "newsflow_sink_rows_total", {"op": "insert"}) == 25
@@ -92,7 +96,7 @@ def test_stores_in_batches_commits_after_and_a_replay_adds_no_row(sink_settings)
     assert _metric(first, "newsflow_end_to_end_seconds_count") == 25
 
     # The same messages again (a replay upstream), then the group moved back to the start.
-    _publish(s, [encode(_article(i, title=f"Title {i} (revised)")) for i in range(25)])
+    _publish(s, [_article(i, title=f"Title {i} (revised)") for i in range(25)])
     _reset_group(s)
     again = _run_until(s, lambda sink: _metric(sink, "newsflow_messages_in_total", {"stage": "sink"}) == 50, "50 in")
     assert _counts(s.database_url) == {"articles": 25, "article_tags": 50, "stories": 3}
@@ -119,7 +123,7 @@ def _reset_group(s) -> None:
 
 def test_bad_messages_are_dead_lettered_and_passed(sink_settings):
     s = sink_settings
-    _publish(s, [encode(_article(1)), b"{not json", encode(_article(2)), b'{"schema": 99}'])
+    _publish(s, [_article(1), b"{not json", _article(2), b'{"schema": 99}'])
     sink = _run_until(s, lambda sink: _metric(sink, "newsflow_messages_in_total", {"stage": "sink"}) == 4, "4 in")
     assert _counts(s.database_url)["articles"] == 2
     assert _metric(sink, "newsflow_messages_dead_lettered_total", {"stage": "sink", "reason": "not_json"}) == 1
@@ -143,7 +147,7 @@ def _read_all(s, topic: str) -> list[bytes]:
 def test_lag_counts_what_is_left_with_this_brokers_batched_produces(sink_settings):
     """300 messages in few record batches: ListOffsets would say far fewer (DESIGN.md); the lag must not."""
     s = sink_settings
-    _publish(s, [encode(_article(i)) for i in range(300)])
+    _publish(s, [_article(i) for i in range(300)])
     sink = _sink(s)
     try:
         consumed = 0
