@@ -1,7 +1,7 @@
 """Consumer lag of one stage, in messages and in seconds, right on Apache Kafka and on Tansu.
 
-Messages: per partition this process owns, the high watermark minus the position (the offset
-after the last message consumed). The high watermark is the one fetch responses carry
+Messages: per partition this process owns, the high watermark (as of the last update, every
+poll or second) minus the position now (the offset after the last message consumed). The high watermark is the one fetch responses carry
 (kafka-python's and aiokafka's `highwater(tp)`), never ListOffsets, which is wrong on the local
 broker after batched produces (DESIGN.md).
 
@@ -33,7 +33,8 @@ class ConsumerLag:
         self.clock = clock
         self._lock = threading.Lock()
         self._last: dict[Partition, tuple[int, float | None]] = {}  # last consumed: offset, timestamp
-        self._behind: dict[Partition, int] = {}
+        self._high: dict[Partition, int] = {}  # high watermarks at the last update
+        self._start: dict[Partition, int] = {}  # positions of partitions nothing was consumed from
         self._caught_up_at: dict[Partition, float] = {}
         self._first_seen_behind: dict[Partition, float] = {}
         if registry is not None:
@@ -52,25 +53,31 @@ class ConsumerLag:
     ) -> None:
         """The partitions this process owns now, with their high watermarks; `positions` gives
         the next offset to consume of those where nothing was consumed yet (e.g. the committed one)."""
-        positions = positions or {}
         now = self.clock()
         with self._lock:
             for gone in set(self._last) - set(highwaters):  # revoked in a rebalance
                 del self._last[gone]
-            behind = {}
-            for tp, high in highwaters.items():
-                last = self._last.get(tp)
-                position = last[0] + 1 if last else positions.get(tp)
-                if high is None or position is None:
-                    continue
-                behind[tp] = max(0, high - position)
-                if behind[tp] == 0:
+            self._high = {tp: high for tp, high in highwaters.items() if high is not None}
+            self._start = {tp: p for tp, p in (positions or {}).items() if p is not None}
+            behind = self._behind()
+            for tp, n in behind.items():
+                if n == 0:
                     self._caught_up_at[tp] = now
-            self._behind = behind
             self._first_seen_behind = {
                 tp: self._first_seen_behind.get(tp, now) for tp, n in behind.items() if n > 0
             }
-            self._caught_up_at = {tp: t for tp, t in self._caught_up_at.items() if tp in highwaters}
+            self._caught_up_at = {tp: t for tp, t in self._caught_up_at.items() if tp in self._high}
+
+    def _behind(self) -> dict[Partition, int]:
+        """Messages behind per partition: the last known high watermark minus the position now,
+        so what is consumed between two updates counts at once (call with the lock held)."""
+        behind = {}
+        for tp, high in self._high.items():
+            last = self._last.get(tp)
+            position = last[0] + 1 if last else self._start.get(tp)
+            if position is not None:
+                behind[tp] = max(0, high - position)
+        return behind
 
     def unconsumed(self, tps) -> list[Partition]:
         """Those of `tps` this stage has consumed nothing from (their position must come from elsewhere)."""
@@ -79,13 +86,13 @@ class ConsumerLag:
 
     def messages(self) -> int:
         with self._lock:
-            return sum(self._behind.values())
+            return sum(self._behind().values())
 
     def seconds(self) -> float:
         now = self.clock()
         with self._lock:
             worst = 0.0
-            for tp, n in self._behind.items():
+            for tp, n in self._behind().items():
                 if n <= 0:
                     continue
                 last = self._last.get(tp)

@@ -78,3 +78,12 @@ def test_exported_at_scrape_time_with_the_stage_label():
     text = generate_latest(registry).decode()
     assert 'newsflow_consumer_lag_messages{stage="sink"} 2.0' in text
     assert 'newsflow_consumer_lag_seconds{stage="sink"} 42.0' in text
+
+
+def test_what_is_consumed_after_an_update_counts_at_once():
+    lag = ConsumerLag("cleaner", clock=Clock())
+    lag.update({"p0": 100}, positions={"p0": 0})
+    assert lag.messages() == 100
+    for offset in range(60):
+        lag.consumed("p0", offset, 999.0)
+    assert lag.messages() == 40
