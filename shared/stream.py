@@ -23,6 +23,7 @@ def make_app(settings: Settings, stage: str, metrics: StageMetrics) -> faust.App
     """The Faust app of a stage, with Faust's own Prometheus sensors on the stage's registry
     (`newsflow_faust_*`) and the stage's consumer lag measured every second."""
     brokers = ";".join(f"kafka://{s}" for s in bootstrap_servers(settings))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes its datadir, not the parents
     app = faust.App(
         settings.group(stage),
         broker=brokers,
