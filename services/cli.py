@@ -94,18 +94,62 @@ def broker() -> None:
 
 
 @cli.command()
+def topics() -> None:
+    """Create the pipeline's missing topics (NEWSFLOW_PARTITIONS each) and list their partitions.
+
+    The one-shot job of docker-compose.yml. A stage runs at most as many busy workers as its
+    input topic has partitions; an existing topic with fewer is reported, not changed.
+    """
+    from services.tagger.taxonomy import load_taxonomy
+    from shared.kafka import ensure_topics, partition_counts, pipeline_topics
+
+    settings = _settings("topics")
+    if not settings.kafka_bootstrap:
+        raise click.ClickException("NEWSFLOW_KAFKA_BOOTSTRAP is not set: which broker? (`newsflow run` makes its own)")
+    names = pipeline_topics(settings, [t.name for t in load_taxonomy(settings.taxonomy_file).topics])
+    created = set(ensure_topics(settings, names))
+    fewer = []
+    for name, count in partition_counts(settings, names).items():
+        click.echo(f"{name:<32} {count:>3} partitions{'  (created)' if name in created else ''}")
+        if count < settings.partitions:
+            fewer.append(name)
+    for name in fewer:
+        click.echo(
+            f"note: {name} has fewer partitions than NEWSFLOW_PARTITIONS={settings.partitions}; on Apache Kafka: "
+            f"kafka-topics.sh --alter --topic {name} --partitions {settings.partitions}", err=True,
+        )
+
+
+@cli.command()
 @db_option
+@click.option("--query", "-q", help='Full-text search: words, "phrases", -excluded (every word required)')
 @click.option("--tag", help="Only articles with this tag")
-@click.option("--limit", type=int, help="At most this many")
+@click.option("--source", help="Only articles from this source (a feed's name; `file` for ingested files)")
+@click.option("--since", help="Published (or, undated, stored) at or after: 2024-05-01, 2024-05-01T12:00, 36h, 7d")
+@click.option("--until", help="Published (or stored) before; a bare date includes that whole day")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line")
-def articles(db_url, tag, limit, as_json) -> None:
-    """List stored articles, newest first."""
+def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
+    """List stored articles, newest first; with --query, best match first."""
+    import time
+
+    from services.sink.search import parse_query, parse_when
     from services.sink.store import open_store
 
     settings = _settings("articles", db_url=db_url)
+    now = time.time()
+    try:
+        if query is not None:
+            parse_query(query)  # a search with nothing in it is the user's mistake: say so first
+        since_ts = parse_when(since, now) if since else None
+        until_ts = parse_when(until, now, end=True) if until else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     store = open_store(settings.database_url)
     try:
-        rows = store.list_articles(tag=tag, limit=limit)
+        rows = store.list_articles(
+            tag=tag, query=query, since=since_ts, until=until_ts, source=source, limit=limit
+        )
     finally:
         store.close()
     out = sys.stdout
@@ -203,6 +247,25 @@ def evaluate(set_file, seeds, extraction, no_extraction, taxonomy_file, details)
         click.echo(f"BELOW TARGET: {'; '.join(failing)}", err=True)
         sys.exit(1)
     click.echo("every target met")
+
+
+@cli.command()
+@click.option("--endpoint", "endpoints", multiple=True, metavar="[NAME=]URL",
+              help="A /metrics to read (repeatable), e.g. cleaner=http://host:9302/metrics or host:9302")
+@click.option("--interval", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds between the two scrapes the rates come from (0: one scrape, no rates)")
+def status(endpoints, interval) -> None:
+    """One line per stage (rate, lag, last error) and the failing feeds, from the metrics endpoints.
+
+    Without --endpoint it reads where `newsflow run` put them (endpoints.json in the data
+    dir), else tries the ports NEWSFLOW_METRICS_BASE_PORT+1 to +4. Exits 1 when a stage
+    has no process that answers.
+    """
+    from services.status.main import status as stage_status
+
+    report, healthy = stage_status(_settings("status"), endpoints, interval)
+    click.echo(report)
+    sys.exit(0 if healthy else 1)
 
 
 def main() -> None:

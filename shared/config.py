@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Sink batching: a transaction per this many messages or this many milliseconds.
     sink_batch_size: int = Field(default=500, ge=1)
     sink_batch_ms: int = Field(default=200, ge=1)
+    # A failing database write is retried (backoff up to 10 s) this long, then the sink exits.
+    sink_retry_s: float = Field(default=60.0, ge=0)
 
     # Metrics: each process serves /metrics on metrics_port (0 = off when run alone).
     metrics_host: str = "127.0.0.1"

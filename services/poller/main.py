@@ -204,11 +204,13 @@ class Poller:
     def _succeeded(self, feed: Feed, outcome: str, next_poll_at: float, **fields) -> None:
         self.metrics.fetches.labels(outcome).inc()
         self.metrics.last_success.labels(feed.name).set(time.time())
+        self.metrics.feed_errors.labels(feed.name).set(0)
         self.state.record_success(feed.url, last_outcome=outcome, next_poll_at=next_poll_at, **fields)
 
     def _failed(self, feed: Feed, outcome: str, reason: str, retry_after_s: float | None = None) -> None:
         self.metrics.fetches.labels(outcome).inc()
         errors = self.state.record_error(feed.url, reason, last_outcome=outcome, name=feed.name)
+        self.metrics.feed_errors.labels(feed.name).set(errors)
         at = self._schedule(feed, errors, retry_after_s=retry_after_s)
         self.state.update_feed(feed.url, next_poll_at=at)
         log.warning("feed %s: %s (error %d in a row; next try in %.0f s)", feed.name, reason, errors, at - time.time())

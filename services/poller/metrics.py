@@ -37,6 +37,10 @@ class PollerMetrics(StageMetrics):
             "newsflow_poller_last_success_timestamp_seconds", "When a feed was last fetched successfully.",
             ["feed"], registry=registry,
         )
+        self.feed_errors = Gauge(
+            "newsflow_poller_feed_consecutive_errors", "Failed fetches of a feed in a row (0 once one succeeds).",
+            ["feed"], registry=registry,
+        )
         self.ingest_errors = Counter(
             "newsflow_poller_ingest_errors_total", "Files or lines that could not be ingested.", registry=registry
         )

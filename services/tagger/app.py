@@ -16,8 +16,8 @@ from shared.stream import make_app, process, raw_topic, run_worker
 
 
 def build(settings: Settings, taxonomy: Taxonomy, registry: CollectorRegistry | None = None):
-    app = make_app(settings, "tagger")
     metrics = TaggerMetrics(registry or CollectorRegistry(), taxonomy.version)
+    app = make_app(settings, "tagger", metrics)
     source = raw_topic(app, settings.clean_topic)
     tagged = raw_topic(app, settings.tagged_topic)
     dlq = raw_topic(app, settings.dlq_topic)
