@@ -1,23 +1,31 @@
-"""Refuse to fetch private, loopback, link-local and metadata addresses (SSRF).
+"""Refuse to connect to private, loopback, link-local and metadata addresses (SSRF).
 
-A feed or an article link is text from the internet; without this guard it could make the
-poller read an internal service. Allowed exceptions come from NEWSFLOW_ALLOW_PRIVATE_HOSTS
-(host names, addresses or networks), e.g. 127.0.0.1 in tests.
+A feed, a redirect or an article link is text from the internet; without this guard it
+could make the poller read an internal service. The check runs where the connection is
+made (a network backend under httpx), on the addresses the name resolved to, and the
+connection goes to the address that was checked: a redirect to 169.254.169.254 or a name
+that resolves to 10.0.0.1 is refused like a literal one, and a name cannot resolve to a
+public address for the check and a private one for the connection.
+
+Allowed exceptions come from NEWSFLOW_ALLOW_PRIVATE_HOSTS (host names, addresses or networks),
+e.g. 127.0.0.1 in tests.
 """
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
+import typing
 from urllib.parse import urlparse
+
+import httpcore
+from httpcore._backends.auto import AutoBackend
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class AddressRefused(Exception):
     pass
-
-
-class HostUnresolvable(AddressRefused):
-    """Not a refusal but a plain failure: the name does not resolve."""
 
 
 def parse_allowed(value: str) -> frozenset[str]:
@@ -37,24 +45,66 @@ def _allowed(host: str, address: ipaddress._BaseAddress, allow: frozenset[str]) 
 
 
 def is_public(address: ipaddress._BaseAddress) -> bool:
-    return not (
-        address.is_private or address.is_loopback or address.is_link_local or address.is_reserved
-        or address.is_multicast or address.is_unspecified
-    )
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return is_public(address.ipv4_mapped)
+        if address in NAT64:  # an IPv4 address in a NAT64 prefix reaches that IPv4 address
+            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    # is_global excludes private, loopback, link-local (169.254.169.254), shared (100.64/10),
+    # documentation and reserved ranges; multicast is never a web server.
+    return address.is_global and not address.is_multicast
+
+
+async def resolve(host: str, port: int = 0) -> list[ipaddress._BaseAddress]:
+    try:
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+
+
+async def checked_addresses(host: str, allow: frozenset[str], port: int = 0) -> list[ipaddress._BaseAddress]:
+    """The addresses `host` resolves to; AddressRefused when any of them is not public and not allowed."""
+    addresses = await resolve(host, port)
+    for address in addresses:
+        if not is_public(address) and not _allowed(host, address, allow):
+            raise AddressRefused(f"refused to connect to {host} at non-public address {address}")
+    return addresses
 
 
 async def check_url(url: str, allow: frozenset[str]) -> None:
     host = urlparse(url).hostname
     if not host:
         raise AddressRefused(f"{url}: no host")
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise HostUnresolvable(f"{url}: cannot resolve {host}: {exc.strerror}") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    for address in addresses:
-        if not is_public(address) and not _allowed(host, address, allow):
-            raise AddressRefused(f"{url}: refused to fetch from non-public address {address}")
+    await checked_addresses(host, allow)
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting only to checked addresses."""
+
+    def __init__(self, allow: frozenset[str]):
+        self.allow = allow
+        self.inner = AutoBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: typing.Iterable | None = None) -> httpcore.AsyncNetworkStream:
+        addresses = await checked_addresses(host, self.allow, port)
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(str(address), port, timeout=timeout,
+                                                    local_address=local_address, socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        raise last or httpcore.ConnectError(f"no address for {host}")
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise AddressRefused("unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)

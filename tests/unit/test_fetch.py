@@ -24,9 +24,9 @@ def server():
 
 def get(server, path, **kw):
     async def go():
-        async with make_client(read_timeout_s=kw.pop("read_timeout_s", 5)) as client:
+        async with make_client(read_timeout_s=kw.pop("read_timeout_s", 5), allow_hosts=kw.pop("allow", LOCAL)) as client:
             return await fetch(client, server.url(path), total_timeout_s=kw.pop("total", 5),
-                               max_bytes=kw.pop("max_bytes", 100_000), allow_hosts=kw.pop("allow", LOCAL), **kw)
+                               max_bytes=kw.pop("max_bytes", 100_000), **kw)
     return asyncio.run(go())
 
 
@@ -91,6 +91,16 @@ def test_429_carries_retry_after(server):
 def test_guard_refuses_non_public_addresses(url):
     with pytest.raises(AddressRefused, match="non-public"):
         asyncio.run(check_url(url, frozenset()))
+
+
+@pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data", "http://10.0.0.1/feed",
+                                    "http://[::ffff:10.0.0.1]/feed", "http://100.64.0.1/x"])
+def test_redirect_to_a_private_address_is_refused(server, target):
+    # 127.0.0.1 is allowed (the test server), the redirect's target is not: refused before connecting.
+    server.routes["/to-private"] = lambda h: Reply(302, headers={"Location": target})
+    with pytest.raises(FetchError, match="non-public") as info:
+        get(server, "/to-private")
+    assert info.value.outcome == "refused"
 
 
 def test_guard_lets_configured_hosts_through():
