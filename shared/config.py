@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     host_concurrency: int = Field(default=2, ge=1)  # fetches at once to one host
     host_min_gap_s: float = Field(default=1.0, ge=0)  # between two requests to one host
     fulltext_min_chars: int = Field(default=400, ge=0)  # shorter entries get their page fetched; 0: never
+    fulltext_max_per_poll: int = Field(default=20, ge=0)  # page fetches per feed and poll; the rest keep the summary
     allow_private_hosts: str = ""  # comma list of hosts, addresses or networks the SSRF guard lets through
+    seen_ids_per_feed: int = Field(default=5000, ge=100)  # entry ids remembered per feed (oldest forgotten)
 
     # Sink batching: a transaction per this many messages or this many milliseconds.
     sink_batch_size: int = Field(default=500, ge=1)

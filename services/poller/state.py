@@ -1,7 +1,11 @@
 """What the poller has published, per feed, and each feed's health and validators.
 
 SQLite, so it survives restarts: a restarted poller sends the same validators, publishes
-nothing it already published, and keeps each failing feed's backoff.
+nothing it already published, and keeps each failing feed's backoff and schedule.
+
+`published` holds, per feed, the ids seen and the content hash last published under each;
+`at` is when the id was last listed by the feed, so an old entry the feed still lists is
+never the one forgotten when the table is trimmed to its bound.
 """
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-SEEN_PER_FEED = 5000
+SEEN_PER_FEED = 5000  # default bound; settings.seen_ids_per_feed
 
 MIGRATIONS = [
     """
@@ -46,31 +50,37 @@ class PollerState:
             if number > version:
                 self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
+    def known(self, feed: str) -> dict[str, str]:
+        """{article id: content hash last published} of one feed."""
+        return dict(self.db.execute("SELECT article_id, content_hash FROM published WHERE feed = ?", (feed,)))
+
     def is_new_or_changed(self, feed: str, article_id: str, content_hash: str) -> bool:
-        row = self.db.execute(
-            "SELECT content_hash FROM published WHERE feed = ? AND article_id = ?", (feed, article_id)
-        ).fetchone()
-        return row is None or row[0] != content_hash
+        return self.known(feed).get(article_id) != content_hash
 
-    def was_published(self, feed: str, article_id: str) -> bool:
-        return self.db.execute(
-            "SELECT 1 FROM published WHERE feed = ? AND article_id = ?", (feed, article_id)
-        ).fetchone() is not None
-
-    def mark_published(self, feed: str, items: list[tuple[str, str]]) -> None:
+    def mark_seen(self, feed: str, published: list[tuple[str, str]], still_listed: list[str] = (),
+                  bound: int = SEEN_PER_FEED) -> None:
+        """Record what was published (id, hash) and that `still_listed` ids were seen again."""
         now = time.time()
         with self.db:
             self.db.executemany(
                 "INSERT INTO published (feed, article_id, content_hash, at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (feed, article_id) DO UPDATE SET content_hash = excluded.content_hash, at = excluded.at",
-                [(feed, aid, h, now) for aid, h in items],
+                [(feed, aid, h, now) for aid, h in published],
             )
-            # Forget the oldest beyond the bound: a feed never lists that many entries at once.
-            self.db.execute(
-                "DELETE FROM published WHERE feed = ? AND article_id NOT IN "
-                "(SELECT article_id FROM published WHERE feed = ? ORDER BY at DESC LIMIT ?)",
-                (feed, feed, SEEN_PER_FEED),
+            self.db.executemany(
+                "UPDATE published SET at = ? WHERE feed = ? AND article_id = ?",
+                [(now, feed, aid) for aid in still_listed],
             )
+            (count,) = self.db.execute("SELECT count(*) FROM published WHERE feed = ?", (feed,)).fetchone()
+            if count > bound:  # forget the ids not listed for the longest time
+                self.db.execute(
+                    "DELETE FROM published WHERE feed = ? AND article_id IN "
+                    "(SELECT article_id FROM published WHERE feed = ? ORDER BY at LIMIT ?)",
+                    (feed, feed, count - bound),
+                )
+
+    def mark_published(self, feed: str, items: list[tuple[str, str]], bound: int = SEEN_PER_FEED) -> None:
+        self.mark_seen(feed, items, bound=bound)
 
     def feed(self, feed: str) -> dict:
         row = self.db.execute("SELECT * FROM feeds WHERE feed = ?", (feed,)).fetchone()
@@ -90,8 +100,8 @@ class PollerState:
                 assignments = ", ".join(f"{n} = ?" for n in names)  # names checked above
                 self.db.execute(f"UPDATE feeds SET {assignments} WHERE feed = ?", [fields[n] for n in names] + [feed])
 
-    def record_success(self, feed: str, **fields) -> None:
-        self.update_feed(feed, last_success=time.time(), error_count=0, **fields)
+    def record_success(self, feed: str, at: float | None = None, **fields) -> None:
+        self.update_feed(feed, last_success=at or time.time(), error_count=0, **fields)
 
     def record_error(self, feed: str, reason: str, **fields) -> int:
         """Count one more error; returns the feed's consecutive error count."""
