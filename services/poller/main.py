@@ -224,7 +224,8 @@ class Poller:
             log.info("feed %s is malformed (%s); %d entries recovered", feed.name, parsed.bozo, len(parsed.entries))
         published = await self._publish_entries(client, feed, parsed)
         hints["ttl_s"] = parsed.ttl_s
-        self._succeeded(feed, "200", self._schedule(feed, 0, **hints), body_hash=body_hash, **updates)
+        self._succeeded(feed, "200", self._schedule(feed, 0, **hints), body_hash=body_hash,
+                        last_bozo=parsed.bozo, **updates)
         return published
 
     async def _publish_entries(self, client: httpx.AsyncClient, feed: Feed, parsed: ParsedFeed) -> int:

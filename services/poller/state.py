@@ -33,10 +33,11 @@ MIGRATIONS = [
     ALTER TABLE feeds ADD COLUMN last_outcome TEXT;
     ALTER TABLE feeds ADD COLUMN name TEXT;
     """,
+    "ALTER TABLE feeds ADD COLUMN last_bozo TEXT;",  # why the last parsed body was malformed
 ]
 FEED_FIELDS = {
     "name", "last_success", "last_error", "last_error_at", "error_count", "etag", "last_modified",
-    "body_hash", "current_url", "next_poll_at", "last_outcome",
+    "body_hash", "current_url", "next_poll_at", "last_outcome", "last_bozo",
 }
 
 
