@@ -86,37 +86,45 @@ def parse_feed(
     if base:
         headers["content-location"] = base
     # A BytesIO, never bare bytes: feedparser opens a bytes argument as a file name first.
-    parsed = feedparser.parse(io.BytesIO(body), sanitize_html=True, response_headers=headers)
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), sanitize_html=True, response_headers=headers)
+    except Exception as exc:  # noqa: BLE001 - feedparser's loose parser has crashes of its own (&#xD83D;)
+        raise FeedParseError(f"feedparser failed: {type(exc).__name__}: {exc}") from None
     bozo = repr(parsed.get("bozo_exception")) if parsed.get("bozo") else None
     if not parsed.entries and not parsed.get("version"):
-        head = body[:500].lower()
-        if b"<html" in head or b"<!doctype html" in head:
+        head = body[:1000].lower()
+        if any(tag in head for tag in (b"<html", b"<!doctype html", b"<head", b"<body")):
             raise FeedParseError("an HTML page, not a feed")
         raise FeedParseError(f"not a feed{': ' + bozo if bozo else ''}")
-    articles = []
-    for entry in parsed.entries:
-        title = (entry.get("title") or "").strip()
-        link = (entry.get("link") or "").strip() or None
-        published = iso_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
-        content, content_type = _content(entry)
-        if not (title or content):
-            continue
-        authors = [a.get("name") for a in entry.get("authors") or [] if a.get("name")]
-        articles.append(
-            Article(
-                id=entry_id(feed.url, entry, link, title, published),
-                url=link or feed.url,
-                source=feed.name,
-                title=title or None,
-                content=content or title,
-                content_type=content_type,
-                published_at=published,
-                authors=authors,
-                fetched_at=fetched_at,
-                content_hash=hash_text(f"{title}\n{link or ''}\n{content}"),
-            )
-        )
+    articles = [a for a in (article_from_entry(feed, entry, fetched_at) for entry in parsed.entries) if a]
     return ParsedFeed(articles, bozo, _ttl_s(parsed.feed.get("ttl")))
+
+
+def article_from_entry(feed: Feed, entry, fetched_at: float) -> Article | None:
+    """One feedparser entry as a raw Article; None when it has neither title nor content."""
+    title = (entry.get("title") or "").strip()
+    link = (entry.get("link") or "").strip() or None
+    published = iso_utc(_first(entry, "published_parsed", "updated_parsed"))
+    content, content_type = _content(entry)
+    if not (title or content):
+        return None
+    return Article(
+        id=entry_id(feed.url, entry, link, title, published),
+        url=link or feed.url,
+        source=feed.name,
+        title=title or None,
+        content=content or title,
+        content_type=content_type,
+        published_at=published,
+        authors=[a.get("name") for a in entry.get("authors") or [] if a.get("name")],
+        fetched_at=fetched_at,
+        content_hash=hash_text(f"{title}\n{link or ''}\n{content}"),
+    )
+
+
+def _first(entry, *keys):
+    # Plain dict look-ups: feedparser's own get("updated_parsed") falls back to published (and warns).
+    return next((dict.get(entry, key) for key in keys if dict.get(entry, key)), None)
 
 
 def _base_url(url: str, content_location: str | None) -> str | None:

@@ -90,6 +90,12 @@ def test_html_page_and_empty_body_are_not_feeds():
         parse_feed(feed, b"  ", 0)
 
 
+def test_a_feed_that_crashes_feedparser_is_a_parse_error():
+    body = b"<rss version='2.0'><channel><item><title>A &#xD83D; b</title></item></channel></rss>"
+    with pytest.raises(FeedParseError, match="feedparser failed: UnicodeEncodeError"):
+        parse_feed(Feed("x", "https://example.org/feed"), body, 0)
+
+
 def test_malformed_feed_still_yields_recoverable_entries():
     body = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>"
             b"<item><title>One &amp; only</title><link>https://example.org/1</link></item>"
