@@ -76,7 +76,10 @@ class Poller:
         self.metrics = PollerMetrics(registry or CollectorRegistry())
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = PollerState(settings.data_dir / "poller.db")
-        self.producer = make_producer(settings)
+        timeout_ms = int(settings.publish_timeout_s * 1000)
+        self.producer = make_producer(
+            settings, delivery_timeout_ms=timeout_ms, request_timeout_ms=min(30_000, timeout_ms - 100)
+        )
         self.allow = parse_allowed(settings.allow_private_hosts)
         self.stop = asyncio.Event()
         self.hosts: dict[str, HostGate] = {}
@@ -101,8 +104,9 @@ class Poller:
                 sent.add_callback(_settle, loop, done, None)
                 sent.add_errback(_fail, loop, done)
                 waiters.append(done)
-            await asyncio.gather(*waiters)
-        except KafkaError as exc:
+            # The producer gives up after publish_timeout_s itself; this only guards against a lost callback.
+            await asyncio.wait_for(asyncio.gather(*waiters), self.settings.publish_timeout_s + 5)
+        except (KafkaError, asyncio.TimeoutError) as exc:
             raise PublishFailed(f"cannot publish to {self.settings.raw_topic}: {type(exc).__name__}: {exc}") from exc
         self.metrics.messages_out.inc(len(articles))
 
@@ -411,6 +415,9 @@ def main(
     except PublishFailed as exc:
         log.error("%s; exiting so that a fresh poller (restarted by `newsflow run`) publishes what was "
                   "not acknowledged", exc)
+        sys.exit(1)
+    except KafkaError as exc:  # no broker at start
+        log.error("cannot reach Kafka at %s: %s: %s", settings.kafka_bootstrap, type(exc).__name__, exc)
         sys.exit(1)
 
 
