@@ -53,7 +53,12 @@ def test_restarted_poller_publishes_nothing_new_and_restores_its_metrics(setting
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-3000:]
     assert raw_count(settings) == 3 + 2 + 4
-    assert server.requests[-4:] and server.hits("/etag") == 2 and server.hits("/down") == 2
+    assert server.hits("/etag") == 2 and server.hits("/down") == 2
+    listed = subprocess.run([sys.executable, "-m", "services.cli", "feeds", "list"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines()[1:-1]}
+    assert "failing" in rows["down"] and "HTTP 503" in rows["down"] and "ok" in rows["etag"]
+    assert "etag" in rows["etag"] and "2 feed" not in listed.stdout and "1 failing" in listed.stdout
 
     # A long-running poller started now has nothing due (interval 60 s): no request, and yet its
     # metrics tell the feeds' state from the state database at once.

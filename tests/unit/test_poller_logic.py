@@ -45,6 +45,11 @@ def test_yaml_feed_errors_name_the_file_and_entry(tmp_path):
     bad.write_text("- {url: https://example.org/a.xml, colour: red}\n")
     with pytest.raises(FeedsFileError, match="unknown key"):
         load_feeds(bad)
+    for entry, message in [("{url: x.xml, name: off}", "quote it"), ("{url: x.xml, interval: soon}", "interval must be"),
+                           ("{url: x.xml, enabled: 'no'}", "enabled must be true or false")]:
+        bad.write_text(f"- {entry}\n")
+        with pytest.raises(FeedsFileError, match=message):
+            load_feeds(bad)
 
 
 def test_yaml_options_and_bare_urls(tmp_path):
