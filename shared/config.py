@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(default=30.0, gt=0)  # total per fetch, body included
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     fetch_concurrency: int = Field(default=20, ge=1)  # fetches at once, all hosts
+    parse_workers: int = Field(default=1, ge=0)  # processes parsing feeds; 0: a thread of the poller
     host_concurrency: int = Field(default=2, ge=1)  # fetches at once to one host
     host_min_gap_s: float = Field(default=1.0, ge=0)  # between two requests to one host
     fulltext_min_chars: int = Field(default=400, ge=0)  # shorter entries get their page fetched; 0: never

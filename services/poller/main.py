@@ -15,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import multiprocessing
 import signal
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -84,6 +87,7 @@ class Poller:
         self.stop = asyncio.Event()
         self.hosts: dict[str, HostGate] = {}
         self.fetch_slots = asyncio.Semaphore(settings.fetch_concurrency)
+        self.parse_pool = self._parse_pool()
         self.next_at: dict[str, float] = {}  # feed key -> epoch seconds of its next poll
         self.failing: set[str] = set()  # feed keys whose last poll failed
 
@@ -219,20 +223,38 @@ class Poller:
             self._succeeded(feed, "200", self._schedule(feed, 0, **hints), **updates)
             return 0
         try:
-            parsed = await asyncio.to_thread(parse_feed, feed, fetched.body, time.time(), fetched.headers, fetched.url)
+            parsed = await self._parse(feed, fetched)
         except FeedParseError as exc:
             self._failed(feed, "parse_error", str(exc), **updates)
             return 0
         if parsed.bozo_kind:
             self.metrics.bozo.labels(parsed.bozo_kind).inc()
             log.info("feed %s is malformed (%s); %d entries recovered", feed.name, parsed.bozo, len(parsed.entries))
-        published = await self._publish_entries(client, feed, parsed)
+        published, seen = await self._publish_entries(client, feed, parsed)
         hints["ttl_s"] = parsed.ttl_s
-        self._succeeded(feed, "200", self._schedule(feed, 0, **hints), body_hash=body_hash,
+        # Marked only now, after the acknowledgements: a failed publish leaves them unmarked.
+        self._succeeded(feed, "200", self._schedule(feed, 0, **hints), seen=seen, body_hash=body_hash,
                         last_bozo=parsed.bozo, **updates)
         return published
 
-    async def _publish_entries(self, client: httpx.AsyncClient, feed: Feed, parsed: ParsedFeed) -> int:
+    def _parse_pool(self) -> ProcessPoolExecutor | None:
+        # feedparser is pure Python and the poller's main CPU cost: worker processes give it
+        # the other cores. Spawned, not forked: the parent has the producer's thread running.
+        workers = self.settings.parse_workers
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers else None
+
+    async def _parse(self, feed: Feed, fetched: Fetched) -> ParsedFeed:
+        args = (parse_feed, feed, fetched.body, time.time(), fetched.headers, fetched.url)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.parse_pool, *args)
+        except BrokenProcessPool:  # a worker died (out of memory on some body?): a new pool, this feed fails
+            log.error("a feed parser process died on %s; starting new ones", feed.name)
+            self.parse_pool.shutdown(wait=False, cancel_futures=True)
+            self.parse_pool = self._parse_pool()
+            raise FeedParseError("the parser process died on this body") from None
+
+    async def _publish_entries(self, client: httpx.AsyncClient, feed: Feed, parsed: ParsedFeed) -> tuple[int, tuple]:
+        """Publish new and changed entries; returns how many, and what to mark as seen."""
         known = self.state.known(feed.url)
         fresh, status, unchanged = [], {}, []
         for article in dict((a.id, a) for a in parsed.entries).values():  # a feed listing an id twice
@@ -246,15 +268,11 @@ class Poller:
             fresh = await self._with_full_texts(client, fresh)
         if fresh:
             await self.publish(fresh)
-        # Only now, after the acknowledgements: a failed publish leaves them unmarked.
-        self.state.mark_seen(
-            feed.url, [(a.id, a.content_hash) for a in fresh], unchanged, bound=self.settings.seen_ids_per_feed
-        )
         for article in fresh:
             self.metrics.entries.labels(status[article.id]).inc()
         self.metrics.entries.labels("unchanged").inc(len(unchanged))
         log.info("feed %s: %d entries, %d published", feed.name, len(parsed.entries), len(fresh))
-        return len(fresh)
+        return len(fresh), ([(a.id, a.content_hash) for a in fresh], unchanged)
 
     async def _with_full_texts(self, client: httpx.AsyncClient, articles: list[Article]) -> list[Article]:
         short = [i for i, a in enumerate(articles) if needs_full_text(a, self.settings.fulltext_min_chars)]
@@ -285,7 +303,8 @@ class Poller:
         self.metrics.fetches.labels(outcome).inc()
         now = time.time()
         self.metrics.last_success.labels(feed.name).set(now)
-        self.state.record_success(feed.url, at=now, last_outcome=outcome, next_poll_at=next_poll_at, **fields)
+        self.state.record_success(feed.url, at=now, last_outcome=outcome, next_poll_at=next_poll_at,
+                                  bound=self.settings.seen_ids_per_feed, **fields)
         self.next_at[feed.url] = next_poll_at
         self.failing.discard(feed.url)
 
@@ -361,6 +380,8 @@ class Poller:
             await _cancel([stopped, *running.values()])
 
     def close(self) -> None:
+        if self.parse_pool:
+            self.parse_pool.shutdown(cancel_futures=True)
         self.producer.close(timeout=10)
         self.state.close()
 

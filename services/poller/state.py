@@ -46,6 +46,9 @@ class PollerState:
         self.db = sqlite3.connect(str(path), timeout=10)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
+        # WAL with NORMAL: a commit survives a crash of the poller, only a power cut can lose the
+        # last ones, which then are polled and published again (at-least-once, as everywhere).
+        self.db.execute("PRAGMA synchronous=NORMAL")
         (version,) = self.db.execute("PRAGMA user_version").fetchone()
         for number, script in enumerate(MIGRATIONS, start=1):
             if number > version:
@@ -61,24 +64,26 @@ class PollerState:
     def mark_seen(self, feed: str, published: list[tuple[str, str]], still_listed: list[str] = (),
                   bound: int = SEEN_PER_FEED) -> None:
         """Record what was published (id, hash) and that `still_listed` ids were seen again."""
-        now = time.time()
         with self.db:
-            self.db.executemany(
-                "INSERT INTO published (feed, article_id, content_hash, at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (feed, article_id) DO UPDATE SET content_hash = excluded.content_hash, at = excluded.at",
-                [(feed, aid, h, now) for aid, h in published],
+            self._mark_seen(feed, published, still_listed, bound)
+
+    def _mark_seen(self, feed: str, published, still_listed, bound: int) -> None:
+        now = time.time()
+        self.db.executemany(
+            "INSERT INTO published (feed, article_id, content_hash, at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (feed, article_id) DO UPDATE SET content_hash = excluded.content_hash, at = excluded.at",
+            [(feed, aid, h, now) for aid, h in published],
+        )
+        self.db.executemany(
+            "UPDATE published SET at = ? WHERE feed = ? AND article_id = ?", [(now, feed, aid) for aid in still_listed]
+        )
+        (count,) = self.db.execute("SELECT count(*) FROM published WHERE feed = ?", (feed,)).fetchone()
+        if count > bound:  # forget the ids not listed for the longest time
+            self.db.execute(
+                "DELETE FROM published WHERE feed = ? AND article_id IN "
+                "(SELECT article_id FROM published WHERE feed = ? ORDER BY at LIMIT ?)",
+                (feed, feed, count - bound),
             )
-            self.db.executemany(
-                "UPDATE published SET at = ? WHERE feed = ? AND article_id = ?",
-                [(now, feed, aid) for aid in still_listed],
-            )
-            (count,) = self.db.execute("SELECT count(*) FROM published WHERE feed = ?", (feed,)).fetchone()
-            if count > bound:  # forget the ids not listed for the longest time
-                self.db.execute(
-                    "DELETE FROM published WHERE feed = ? AND article_id IN "
-                    "(SELECT article_id FROM published WHERE feed = ? ORDER BY at LIMIT ?)",
-                    (feed, feed, count - bound),
-                )
 
     def mark_published(self, feed: str, items: list[tuple[str, str]], bound: int = SEEN_PER_FEED) -> None:
         self.mark_seen(feed, items, bound=bound)
@@ -91,18 +96,26 @@ class PollerState:
         return [dict(r) for r in self.db.execute("SELECT * FROM feeds ORDER BY feed")]
 
     def update_feed(self, feed: str, **fields) -> None:
+        with self.db:
+            self._update_feed(feed, fields)
+
+    def _update_feed(self, feed: str, fields: dict) -> None:
         unknown = set(fields) - FEED_FIELDS
         if unknown:
             raise ValueError(f"unknown feed field(s) {sorted(unknown)}")
         names = sorted(fields)
-        with self.db:
-            self.db.execute("INSERT OR IGNORE INTO feeds (feed) VALUES (?)", (feed,))
-            if names:
-                assignments = ", ".join(f"{n} = ?" for n in names)  # names checked above
-                self.db.execute(f"UPDATE feeds SET {assignments} WHERE feed = ?", [fields[n] for n in names] + [feed])
+        self.db.execute("INSERT OR IGNORE INTO feeds (feed) VALUES (?)", (feed,))
+        if names:
+            assignments = ", ".join(f"{n} = ?" for n in names)  # names checked above
+            self.db.execute(f"UPDATE feeds SET {assignments} WHERE feed = ?", [fields[n] for n in names] + [feed])
 
-    def record_success(self, feed: str, at: float | None = None, **fields) -> None:
-        self.update_feed(feed, last_success=at or time.time(), error_count=0, **fields)
+    def record_success(self, feed: str, at: float | None = None, seen: tuple | None = None,
+                       bound: int = SEEN_PER_FEED, **fields) -> None:
+        """A successful poll, and with `seen` = (published, still_listed) its entries, in one transaction."""
+        with self.db:
+            if seen:
+                self._mark_seen(feed, seen[0], seen[1], bound)
+            self._update_feed(feed, dict(fields, last_success=at or time.time(), error_count=0))
 
     def record_error(self, feed: str, reason: str, **fields) -> int:
         """Count one more error; returns the feed's consecutive error count."""

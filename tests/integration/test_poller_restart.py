@@ -89,7 +89,7 @@ def test_broker_outage_marks_nothing_and_a_new_poller_publishes_it(tmp_path, ser
     server.routes["/f"] = lambda h: Reply(200, rss(entries))
     feed = Feed("f", server.url("/f"))
     broker = start_broker(0, tmp_path / "broker1.log")
-    base = Settings(kafka_bootstrap=broker.bootstrap, data_dir=tmp_path / "data", publish_timeout_s=3.0)
+    base = Settings(kafka_bootstrap=broker.bootstrap, data_dir=tmp_path / "data", publish_timeout_s=8.0)  # the outage fails after 8 s
     settings = poller_settings(base)
 
     async def poll_through_an_outage() -> None:
@@ -101,6 +101,7 @@ def test_broker_outage_marks_nothing_and_a_new_poller_publishes_it(tmp_path, ser
                 entries.extend(items(5)[3:])  # two more while the broker is gone
                 await poller.poll_all(client, [feed])
         finally:
+            poller.parse_pool.shutdown()
             poller.producer.close(timeout=0)
             poller.state.close()
 
@@ -117,7 +118,7 @@ def test_broker_outage_marks_nothing_and_a_new_poller_publishes_it(tmp_path, ser
 
     broker = start_broker(0, tmp_path / "broker2.log")  # memory-only: a fresh, empty broker
     try:
-        settings = poller_settings(settings.model_copy(update={"kafka_bootstrap": broker.bootstrap}))
+        settings = poller_settings(settings.model_copy(update={"kafka_bootstrap": broker.bootstrap, "publish_timeout_s": 60.0}))
         registry = CollectorRegistry()
         poll_once(settings, [feed], registry)
         assert raw_count(settings) == 2
