@@ -44,6 +44,8 @@ def run(feeds_file, db_url, ingest, once) -> None:
 
     settings = _settings("supervisor", feeds_file=feeds_file, db_url=db_url)
     poll_feeds = bool(feeds_file or os.environ.get("NEWSFLOW_FEEDS_FILE") or not ingest)
+    if poll_feeds:
+        _check_feeds_file(settings)
     sys.exit(run_supervisor(settings, once=once, ingest=ingest, poll_feeds=poll_feeds))
 
 
@@ -56,7 +58,20 @@ def poller(feeds_file, ingest, once, no_feeds) -> None:
     """Poll feeds and ingest files into news.raw."""
     from services.poller.main import main
 
-    main(_settings("poller", feeds_file=feeds_file), once=once, ingest=ingest, poll_feeds=not no_feeds)
+    settings = _settings("poller", feeds_file=feeds_file)
+    if not no_feeds:
+        _check_feeds_file(settings)
+    main(settings, once=once, ingest=ingest, poll_feeds=not no_feeds)
+
+
+def _check_feeds_file(settings: Settings) -> None:
+    """A feeds file that cannot be read is the user's to fix: say why now, not after restarts."""
+    from services.poller.feeds import FeedsFileError, load_feeds
+
+    try:
+        load_feeds(settings.feeds_file)
+    except FeedsFileError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()

@@ -86,7 +86,11 @@ async def fetch(
     last_modified: str | None = None,
 ) -> Fetched:
     """GET `url` through `client` (see make_client: the address guard lives there)."""
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+        parsed.port  # noqa: B018 - raises on a malformed netloc ("http://[::1/x", ":99999")
+    except ValueError as exc:
+        raise FetchError(f"{url}: invalid URL: {exc}") from None
     if parsed.scheme in ("file", ""):
         path = Path(unquote(parsed.path) if parsed.scheme else url)
         return Fetched(await asyncio.to_thread(read_file, path, max_bytes), 200, url=url)

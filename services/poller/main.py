@@ -154,7 +154,10 @@ class Poller:
 
     @asynccontextmanager
     async def gate(self, url: str):
-        host = urlparse(url).hostname or ""
+        try:
+            host = urlparse(url).hostname or ""
+        except ValueError:  # an invalid URL: fetch() says so
+            host = ""
         gate = self.hosts.setdefault(
             host, HostGate(self.settings.host_concurrency, self.settings.host_min_gap_s)
         )

@@ -279,3 +279,17 @@ def test_ttl_and_max_age_raise_the_interval(settings, server):
     poll_once(settings, [feed(server, "/ttl"), feed(server, "/maxage")])
     assert feed_state(settings, server.url("/ttl"))["next_poll_at"] - before >= 1800 * 0.89
     assert feed_state(settings, server.url("/maxage"))["next_poll_at"] - before >= 900 * 0.89
+
+
+def test_unreachable_unsupported_and_invalid_urls_never_stop_the_others(settings, server):
+    settings = poller_settings(settings)
+    server.routes["/fine"] = lambda h: Reply(200, rss(items(2)))
+    feeds = [Feed("refused", "http://127.0.0.1:9/feed"), Feed("ftp", "ftp://127.0.0.1/feed"),
+             Feed("invalid", "http://[::1/feed"), Feed("missing-file", "file:///nonexistent/feed.xml"),
+             feed(server, "/fine")]
+    poller = poll_once(settings, feeds)
+    assert len(raw_articles(settings)) == 2
+    assert metric(poller.metrics.registry, FETCHES, outcome="error") == 4
+    for f in feeds[:4]:
+        state = feed_state(settings, f.url)
+        assert state["error_count"] == 1 and "internal error" not in state["last_error"], state

@@ -137,3 +137,11 @@ def test_list_without_a_state_database_creates_none(tmp_path):
     assert not (tmp_path / "nothing").exists()
     missing = CliRunner().invoke(cli, ["feeds", "list", "--feeds", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 1 and "cannot read the feeds file" in missing.output
+
+
+@pytest.mark.parametrize("command", [["poller", "--once"], ["run", "--once"]])
+def test_a_bad_feeds_file_stops_poller_and_run_at_once_with_the_reason(tmp_path, command):
+    bad = tmp_path / "feeds.yaml"
+    bad.write_text("- {url: https://example.org/a, interval: soon}\n")
+    done = CliRunner().invoke(cli, [*command, "--feeds", str(bad)])
+    assert done.exit_code == 1 and "interval must be a positive number" in done.output

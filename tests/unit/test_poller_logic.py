@@ -178,3 +178,16 @@ def test_state_remembers_published_entries_across_reopen(tmp_path):
     state.record_success("f")
     assert state.health("f")["error_count"] == 0
     state.close()
+
+
+def test_seen_ids_are_bounded_and_the_longest_unlisted_go_first(tmp_path):
+    state = PollerState(tmp_path / "p.db")
+    state.mark_seen("f", [("old", "h"), ("a", "h")], bound=3)
+    time.sleep(0.01)
+    state.mark_seen("f", [("b", "h")], bound=3)
+    time.sleep(0.01)
+    state.mark_seen("f", [("c", "h")], ["old"], bound=3)  # "old" is still listed by the feed: kept
+    assert sorted(state.known("f")) == ["b", "c", "old"]
+    state.mark_seen("g", [("x", "h")], bound=3)
+    assert sorted(state.known("f")) == ["b", "c", "old"] and list(state.known("g")) == ["x"]
+    state.close()
