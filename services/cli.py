@@ -142,7 +142,7 @@ def feeds() -> None:
 def _feeds_file(feeds_file: str | None) -> "Path":
     from pathlib import Path
 
-    return Path(feeds_file) if feeds_file else load_settings().feeds_file
+    return Path(feeds_file) if feeds_file else _settings("feeds").feeds_file
 
 
 @feeds.command("import")
@@ -189,7 +189,7 @@ def feeds_list(feeds_file, as_json) -> None:
     from services.poller.feeds import FeedsFileError, load_feeds
     from services.poller.feedsfile import feed_health, format_table
 
-    settings = load_settings()
+    settings = _settings("feeds")
     target = _feeds_file(feeds_file)
     try:
         listed = load_feeds(target)

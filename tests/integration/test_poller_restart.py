@@ -82,7 +82,8 @@ def test_restarted_poller_publishes_nothing_new_and_restores_its_metrics(setting
     assert raw_count(settings) == 9
 
 
-def test_broker_outage_marks_nothing_and_a_new_poller_publishes_it(tmp_path, server):
+@pytest.mark.parametrize("mode", ["once", "loop"])
+def test_broker_outage_marks_nothing_and_a_new_poller_publishes_it(tmp_path, server, mode):
     from shared.config import Settings
 
     entries = items(3)
@@ -99,7 +100,11 @@ def test_broker_outage_marks_nothing_and_a_new_poller_publishes_it(tmp_path, ser
                 assert await poller.poll_all(client, [feed]) == 3
                 broker.stop()
                 entries.extend(items(5)[3:])  # two more while the broker is gone
-                await poller.poll_all(client, [feed])
+                if mode == "once":
+                    await poller.poll_all(client, [feed])
+                else:  # the long-running loop, the feed due now: the failure ends the loop, loudly
+                    poller.next_at[feed.url] = 0.0
+                    await asyncio.wait_for(poller._loop(client, [feed], 0), 60)
         finally:
             poller.parse_pool.shutdown()
             poller.producer.close(timeout=0)
