@@ -248,13 +248,15 @@ class Poller:
 
     async def _parse(self, feed: Feed, fetched: Fetched) -> ParsedFeed:
         args = (parse_feed, feed, fetched.body, time.time(), fetched.headers, fetched.url)
+        pool = self.parse_pool
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.parse_pool, *args)
+            return await asyncio.get_running_loop().run_in_executor(pool, *args)
         except BrokenProcessPool:  # a worker died (out of memory on some body?): a new pool, this feed fails
-            log.error("a feed parser process died on %s; starting new ones", feed.name)
-            self.parse_pool.shutdown(wait=False, cancel_futures=True)
-            self.parse_pool = self._parse_pool()
-            raise FeedParseError("the parser process died on this body") from None
+            if self.parse_pool is pool:  # the first of the feeds that were waiting on it replaces it
+                log.error("a feed parser process died (on %s or a feed parsed beside it); starting new ones", feed.name)
+                pool.shutdown(wait=False, cancel_futures=True)
+                self.parse_pool = self._parse_pool()
+            raise FeedParseError("the parser process died while parsing this body") from None
 
     async def _publish_entries(self, client: httpx.AsyncClient, feed: Feed, parsed: ParsedFeed) -> tuple[int, tuple]:
         """Publish new and changed entries; returns how many, and what to mark as seen."""

@@ -293,3 +293,34 @@ def test_unreachable_unsupported_and_invalid_urls_never_stop_the_others(settings
     for f in feeds[:4]:
         state = feed_state(settings, f.url)
         assert state["error_count"] == 1 and "internal error" not in state["last_error"], state
+
+
+def test_a_dead_parser_process_fails_one_poll_and_is_replaced(settings, server):
+    import asyncio
+    import os
+    import signal
+
+    from services.poller.main import Poller
+
+    settings = poller_settings(settings, parse_workers=1)
+    body = {"v": rss(items(2))}
+    server.routes["/p"] = lambda h: Reply(200, body["v"])
+    f = feed(server, "/p")
+
+    async def go():
+        poller = Poller(settings, CollectorRegistry())
+        try:
+            async with poller.client() as client:
+                assert await poller.poll_all(client, [f]) == 2
+                for pid in list(poller.parse_pool._processes):
+                    os.kill(pid, signal.SIGKILL)
+                await asyncio.sleep(0.5)
+                body["v"] = rss(items(3))
+                assert await poller.poll_all(client, [f]) == 0
+                assert "parser process died" in poller.state.health(f.url)["last_error"]
+                assert await poller.poll_all(client, [f]) == 1  # a new parser process
+        finally:
+            poller.close()
+
+    asyncio.run(go())
+    assert raw_count(settings) == 3
