@@ -58,9 +58,6 @@ class PollerState:
         """{article id: content hash last published} of one feed."""
         return dict(self.db.execute("SELECT article_id, content_hash FROM published WHERE feed = ?", (feed,)))
 
-    def is_new_or_changed(self, feed: str, article_id: str, content_hash: str) -> bool:
-        return self.known(feed).get(article_id) != content_hash
-
     def mark_seen(self, feed: str, published: list[tuple[str, str]], still_listed: list[str] = (),
                   bound: int = SEEN_PER_FEED) -> None:
         """Record what was published (id, hash) and that `still_listed` ids were seen again."""
@@ -85,15 +82,9 @@ class PollerState:
                 (feed, feed, count - bound),
             )
 
-    def mark_published(self, feed: str, items: list[tuple[str, str]], bound: int = SEEN_PER_FEED) -> None:
-        self.mark_seen(feed, items, bound=bound)
-
     def feed(self, feed: str) -> dict:
         row = self.db.execute("SELECT * FROM feeds WHERE feed = ?", (feed,)).fetchone()
         return dict(row) if row else {"feed": feed, "error_count": 0}
-
-    def all_feeds(self) -> list[dict]:
-        return [dict(r) for r in self.db.execute("SELECT * FROM feeds ORDER BY feed")]
 
     def update_feed(self, feed: str, **fields) -> None:
         with self.db:

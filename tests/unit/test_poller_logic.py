@@ -166,14 +166,13 @@ def test_jsonl_html_and_bad_files(tmp_path):
 
 def test_state_remembers_published_entries_across_reopen(tmp_path):
     state = PollerState(tmp_path / "p.db")
-    assert state.is_new_or_changed("f", "a", "h1")
-    state.mark_published("f", [("a", "h1")])
+    assert state.known("f") == {}
+    state.mark_seen("f", [("a", "h1")])
     state.record_error("f", "HTTP 500")
     state.record_error("f", "HTTP 500")
     state.close()
     state = PollerState(tmp_path / "p.db")
-    assert not state.is_new_or_changed("f", "a", "h1")
-    assert state.is_new_or_changed("f", "a", "h2")  # changed content: a new revision
+    assert state.known("f") == {"a": "h1"}  # the poller compares the entry's hash with this
     assert state.health("f")["error_count"] == 2
     state.record_success("f")
     assert state.health("f")["error_count"] == 0
