@@ -42,6 +42,7 @@ from services.poller.state import PollerState
 from shared.config import Settings
 from shared.kafka import ensure_topics, make_producer
 from shared.metrics import serve_metrics
+from shared.procs import die_with_parent
 from shared.schema import Article, encode
 
 log = logging.getLogger(__name__)
@@ -243,8 +244,11 @@ class Poller:
     def _parse_pool(self) -> ProcessPoolExecutor | None:
         # feedparser is pure Python and the poller's main CPU cost: worker processes give it
         # the other cores. Spawned, not forked: the parent has the producer's thread running.
+        # die_with_parent: a poller killed with -9 must not leave its parsers behind.
         workers = self.settings.parse_workers
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers else None
+        if not workers:
+            return None
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
 
     async def _parse(self, feed: Feed, fetched: Fetched) -> ParsedFeed:
         args = (parse_feed, feed, fetched.body, time.time(), fetched.headers, fetched.url)
