@@ -4,10 +4,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import httpx
 import trafilatura
 
-from services.poller.fetch import FetchError, fetch
+from services.poller.fetch import FeedClient, FetchError, fetch
 from shared.schema import Article
 
 
@@ -21,7 +20,7 @@ def extract_main_text(page: bytes, url: str) -> str | None:
 
 
 async def with_full_text(
-    client: httpx.AsyncClient, article: Article, *, total_timeout_s: float, max_bytes: int,
+    client: FeedClient, article: Article, *, total_timeout_s: float, max_bytes: int,
 ) -> Article:
     """The article with the page's main text as HTML content; raises FetchError when it cannot."""
     page = await fetch(client, article.url, total_timeout_s=total_timeout_s, max_bytes=max_bytes)

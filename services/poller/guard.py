@@ -1,11 +1,11 @@
 """Refuse to connect to private, loopback, link-local and metadata addresses (SSRF).
 
 A feed, a redirect or an article link is text from the internet; without this guard it
-could make the poller read an internal service. The check runs where the connection is
-made (a network backend under httpx), on the addresses the name resolved to, and the
-connection goes to the address that was checked: a redirect to 169.254.169.254 or a name
-that resolves to 10.0.0.1 is refused like a literal one, and a name cannot resolve to a
-public address for the check and a private one for the connection.
+could make the poller read an internal service. Two checks, both before any connection:
+an address written in a URL (http://169.254.169.254/, every redirect hop included) is
+checked by `check_literal`; a name is checked by `GuardedResolver`, aiohttp's resolver,
+on the addresses it resolved to, and aiohttp connects to exactly those addresses, so a name
+cannot resolve to a public address for the check and a private one for the connection.
 
 Allowed exceptions come from NEWSFLOW_ALLOW_PRIVATE_HOSTS (host names, addresses or networks),
 e.g. 127.0.0.1 in tests.
@@ -15,11 +15,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import typing
 from urllib.parse import urlparse
 
-import httpcore
-from httpcore._backends.auto import AutoBackend
+from aiohttp.abc import AbstractResolver
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -55,56 +53,54 @@ def is_public(address: ipaddress._BaseAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
-async def resolve(host: str, port: int = 0) -> list[ipaddress._BaseAddress]:
+def check_literal(url: str, allow: frozenset[str]) -> None:
+    """AddressRefused when the URL's host is an IP address that is not public and not allowed."""
+    host = (urlparse(url).hostname or "").strip("[]")
     try:
-        return [ipaddress.ip_address(host.strip("[]"))]
+        address = ipaddress.ip_address(host)
     except ValueError:
-        pass
+        return  # a name: GuardedResolver checks what it resolves to
+    if not is_public(address) and not _allowed(host, address, allow):
+        raise AddressRefused(f"refused to connect to non-public address {address}")
+
+
+async def resolve(host: str, port: int = 0) -> list[tuple[ipaddress._BaseAddress, int]]:
+    """(address, family) pairs of a name."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
-
-
-async def checked_addresses(host: str, allow: frozenset[str], port: int = 0) -> list[ipaddress._BaseAddress]:
-    """The addresses `host` resolves to; AddressRefused when any of them is not public and not allowed."""
-    addresses = await resolve(host, port)
-    for address in addresses:
-        if not is_public(address) and not _allowed(host, address, allow):
-            raise AddressRefused(f"refused to connect to {host} at non-public address {address}")
-    return addresses
+        raise OSError(f"cannot resolve {host}: {exc.strerror}") from None
+    found = {}
+    for family, _, _, _, sockaddr in infos:
+        found.setdefault(ipaddress.ip_address(sockaddr[0].split("%")[0]), family)
+    return list(found.items())
 
 
 async def check_url(url: str, allow: frozenset[str]) -> None:
+    """Both checks for one URL (what a connection to it would go through)."""
     host = urlparse(url).hostname
     if not host:
         raise AddressRefused(f"{url}: no host")
-    await checked_addresses(host, allow)
+    check_literal(url, allow)
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        await GuardedResolver(allow).resolve(host)
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting only to checked addresses."""
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver: the name's addresses, or AddressRefused if any is not public and not allowed."""
 
     def __init__(self, allow: frozenset[str]):
         self.allow = allow
-        self.inner = AutoBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: typing.Iterable | None = None) -> httpcore.AsyncNetworkStream:
-        addresses = await checked_addresses(host, self.allow, port)
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self.inner.connect_tcp(str(address), port, timeout=timeout,
-                                                    local_address=local_address, socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        raise last or httpcore.ConnectError(f"no address for {host}")
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict]:
+        found = await resolve(host, port)
+        for address, _ in found:
+            if not is_public(address) and not _allowed(host, address, self.allow):
+                raise AddressRefused(f"refused to connect to {host} at non-public address {address}")
+        return [{"hostname": host, "host": str(address), "port": port, "family": fam, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST} for address, fam in found]
 
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        raise AddressRefused("unix sockets are not fetched")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+    async def close(self) -> None:
+        pass

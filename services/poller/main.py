@@ -26,12 +26,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from services.poller.feeds import Feed, FeedsFileError, load_feeds
-from services.poller.fetch import FetchError, Fetched, fetch, make_client
+from services.poller.fetch import FeedClient, FetchError, Fetched, fetch, make_client
 from services.poller.fulltext import needs_full_text, with_full_text
 from services.poller.guard import parse_allowed
 from services.poller.ingest import IngestError, ingest_paths
@@ -147,7 +146,7 @@ class Poller:
 
     # -- fetching --------------------------------------------------------------------------
 
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> FeedClient:
         return make_client(
             allow_hosts=self.allow, connect_timeout_s=self.settings.connect_timeout_s,
             read_timeout_s=self.settings.fetch_timeout_s, max_connections=self.settings.fetch_concurrency,
@@ -166,7 +165,7 @@ class Poller:
             async with gate.slot():
                 yield
 
-    async def _fetch(self, client: httpx.AsyncClient, url: str, **kwargs) -> Fetched:
+    async def _fetch(self, client: FeedClient, url: str, **kwargs) -> Fetched:
         async with self.gate(url):
             started = time.perf_counter()
             try:
@@ -184,7 +183,7 @@ class Poller:
         )
         return time.time() + delay
 
-    async def poll_feed(self, client: httpx.AsyncClient, feed: Feed) -> int:
+    async def poll_feed(self, client: FeedClient, feed: Feed) -> int:
         """Fetch, parse and publish one feed; returns how many articles it published.
 
         Whatever goes wrong with the feed is recorded as its error; only PublishFailed (the
@@ -199,7 +198,7 @@ class Poller:
             self._failed(feed, "error", f"internal error: {type(exc).__name__}: {exc}")
             return 0
 
-    async def _poll(self, client: httpx.AsyncClient, feed: Feed) -> int:
+    async def _poll(self, client: FeedClient, feed: Feed) -> int:
         key = feed.url
         row = self.state.feed(key)
         url = row.get("current_url") or feed.url
@@ -262,7 +261,7 @@ class Poller:
                 self.parse_pool = self._parse_pool()
             raise FeedParseError("the parser process died while parsing this body") from None
 
-    async def _publish_entries(self, client: httpx.AsyncClient, feed: Feed, parsed: ParsedFeed) -> tuple[int, tuple]:
+    async def _publish_entries(self, client: FeedClient, feed: Feed, parsed: ParsedFeed) -> tuple[int, tuple]:
         """Publish new and changed entries; returns how many, and what to mark as seen."""
         known = self.state.known(feed.url)
         fresh, status, unchanged = [], {}, []
@@ -283,7 +282,7 @@ class Poller:
         log.info("feed %s: %d entries, %d published", feed.name, len(parsed.entries), len(fresh))
         return len(fresh), ([(a.id, a.content_hash) for a in fresh], unchanged)
 
-    async def _with_full_texts(self, client: httpx.AsyncClient, articles: list[Article]) -> list[Article]:
+    async def _with_full_texts(self, client: FeedClient, articles: list[Article]) -> list[Article]:
         short = [i for i, a in enumerate(articles) if needs_full_text(a, self.settings.fulltext_min_chars)]
         budget = self.settings.fulltext_max_per_poll
         if len(short) > budget:  # a first poll of a long feed: the newest pages, not an hour of fetches
@@ -294,7 +293,7 @@ class Poller:
             articles[i] = article
         return articles
 
-    async def _full_text(self, client: httpx.AsyncClient, article: Article) -> Article:
+    async def _full_text(self, client: FeedClient, article: Article) -> Article:
         try:
             async with self.gate(article.url):
                 full = await with_full_text(
@@ -359,7 +358,7 @@ class Poller:
             else:
                 await self._loop(client, feeds, disabled)
 
-    async def poll_all(self, client: httpx.AsyncClient, feeds: list[Feed]) -> int:
+    async def poll_all(self, client: FeedClient, feeds: list[Feed]) -> int:
         """Poll every feed once, at the same time; the first PublishFailed cancels the rest."""
         tasks = [asyncio.create_task(self.poll_feed(client, f)) for f in feeds]
         try:
@@ -367,7 +366,7 @@ class Poller:
         finally:
             await _cancel(tasks)
 
-    async def _loop(self, client: httpx.AsyncClient, feeds: list[Feed], disabled: int) -> None:
+    async def _loop(self, client: FeedClient, feeds: list[Feed], disabled: int) -> None:
         """Start each feed's poll when it is due; a slow feed never holds the others back."""
         running: dict[str, asyncio.Task] = {}
         stopped = asyncio.create_task(self.stop.wait())

@@ -128,3 +128,17 @@ def test_schedule_backoff_hints_and_jitter():
     jittered = {round(next_delay(error_count=0, interval_s=900, max_backoff_s=1e5, rng=rng)) for _ in range(20)}
     assert len(jittered) > 10 and all(810 <= d <= 990 for d in jittered)
     assert max_age_s("public, max-age=300") == 300 and max_age_s(None) is None
+
+
+def test_a_name_resolving_to_a_private_address_is_refused_by_the_resolver(server):
+    server.routes["/named"] = lambda h: Reply(200, RSS)
+    port = server.httpd.server_address[1]
+
+    async def go(allow):
+        async with make_client(allow_hosts=allow) as client:
+            return await fetch(client, f"http://localhost:{port}/named", total_timeout_s=5, max_bytes=10_000)
+
+    with pytest.raises(FetchError, match="localhost at non-public address") as info:
+        asyncio.run(go(frozenset()))
+    assert info.value.outcome == "refused"
+    assert asyncio.run(go(parse_allowed("localhost"))).body == RSS
