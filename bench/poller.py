@@ -85,15 +85,16 @@ async def _cycles(settings: Settings, feeds: list[Feed], port: int, first_versio
                 await asyncio.to_thread(_bump, port, version)
                 before = _fetches(registry)
                 profiler = _profiler() if profile else None
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 published = await poller.poll_all(client, feeds)
-                seconds = time.perf_counter() - started
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
                 if profiler:
                     profiler.stop()
                     (HERE / f"profile-poller-{name}.txt").write_text(profiler.output_text(unicode=True, show_all=False))
                 after = _fetches(registry)
                 out[name] = {
                     "seconds": round(seconds, 3), "articles_published": published,
+                    "poller_cpu_s": round(cpu, 3),  # its threads included, its parser processes not
                     "articles_per_s": round(published / seconds) if published else 0,
                     "feeds_per_s": round(len(feeds) / seconds),
                     "fetches": {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)},

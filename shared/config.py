@@ -4,6 +4,7 @@ Command-line flags override these by setting the same field (see services/cli.py
 """
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -41,7 +42,8 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(default=30.0, gt=0)  # total per fetch, body included
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     fetch_concurrency: int = Field(default=20, ge=1)  # fetches at once, all hosts
-    parse_workers: int = Field(default=1, ge=0)  # processes parsing feeds; 0: a thread of the poller
+    # processes parsing feeds (default: one core left for the poller itself); 0: a thread of the poller
+    parse_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=0)
     host_concurrency: int = Field(default=2, ge=1)  # fetches at once to one host
     host_min_gap_s: float = Field(default=1.0, ge=0)  # between two requests to one host
     fulltext_min_chars: int = Field(default=400, ge=0)  # shorter entries get their page fetched; 0: never
