@@ -45,6 +45,8 @@ def run(feeds_file, db_url, ingest, once) -> None:
 
     settings = _settings("supervisor", feeds_file=feeds_file, db_url=db_url)
     poll_feeds = bool(feeds_file or os.environ.get("NEWSFLOW_FEEDS_FILE") or not ingest)
+    if poll_feeds:
+        _check_feeds_file(settings)
     sys.exit(run_supervisor(settings, once=once, ingest=ingest, poll_feeds=poll_feeds))
 
 
@@ -57,7 +59,20 @@ def poller(feeds_file, ingest, once, no_feeds) -> None:
     """Poll feeds and ingest files into news.raw."""
     from services.poller.main import main
 
-    main(_settings("poller", feeds_file=feeds_file), once=once, ingest=ingest, poll_feeds=not no_feeds)
+    settings = _settings("poller", feeds_file=feeds_file)
+    if not no_feeds:
+        _check_feeds_file(settings)
+    main(settings, once=once, ingest=ingest, poll_feeds=not no_feeds)
+
+
+def _check_feeds_file(settings: Settings) -> None:
+    """A feeds file that cannot be read is the user's to fix: say why now, not after restarts."""
+    from services.poller.feeds import FeedsFileError, load_feeds
+
+    try:
+        load_feeds(settings.feeds_file)
+    except FeedsFileError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
@@ -266,6 +281,77 @@ def status(endpoints, interval) -> None:
     report, healthy = stage_status(_settings("status"), endpoints, interval)
     click.echo(report)
     sys.exit(0 if healthy else 1)
+
+
+@cli.group()
+def feeds() -> None:
+    """The feeds file and the health of each feed."""
+
+
+def _feeds_file(feeds_file: str | None) -> "Path":
+    from pathlib import Path
+
+    return Path(feeds_file) if feeds_file else _settings("feeds").feeds_file
+
+
+@feeds.command("import")
+@click.argument("opml", type=click.Path(dir_okay=False, path_type=str))
+@feeds_option
+def feeds_import(opml, feeds_file) -> None:
+    """Add the feeds of an OPML export (folders included) to the YAML feeds file.
+
+    Feeds already listed (same URL, scheme and host case, utm_* and #fragment aside) are skipped,
+    so importing the same file twice adds nothing.
+    """
+    from pathlib import Path
+
+    from services.poller.feeds import FeedsFileError
+    from services.poller.feedsfile import import_opml
+    from shared.config import SAMPLES
+
+    target = _feeds_file(feeds_file)
+    if target.resolve() == (SAMPLES / "feeds.yaml").resolve() and not feeds_file:
+        raise click.ClickException(
+            f"the feeds file is the bundled demo ({target}); choose yours with --feeds FILE.yaml "
+            "or NEWSFLOW_FEEDS_FILE"
+        )
+    try:
+        done = import_opml(Path(opml), target)
+    except FeedsFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    for feed in done.added:
+        click.echo(f"  + {feed.name}  {feed.url}" + (f"  [{feed.folder}]" if feed.folder else ""))
+    click.echo(f"added {len(done.added)} feed(s) to {target}; {done.already} already there"
+               + (f", {done.repeated} listed twice in {opml}" if done.repeated else ""))
+
+
+@feeds.command("list")
+@feeds_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed and line")
+def feeds_list(feeds_file, as_json) -> None:
+    """Each feed's health: state, last success, last error, error count, next poll, validators.
+
+    Read from the poller's state database (<data dir>/poller.db); a running poller is not disturbed.
+    """
+    import time
+
+    from services.poller.feeds import FeedsFileError, load_feeds
+    from services.poller.feedsfile import feed_health, format_table
+
+    settings = _settings("feeds")
+    target = _feeds_file(feeds_file)
+    try:
+        listed = load_feeds(target)
+    except FeedsFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = feed_health(listed, settings.data_dir / "poller.db")
+    if as_json:
+        for row in rows:
+            click.echo(orjson.dumps(row).decode())
+        return
+    click.echo(format_table(rows, time.time()))
+    failing = sum(1 for r in rows if r["state"] == "failing")
+    click.echo(f"{len(rows)} feed(s) in {target}; {failing} failing; state from {settings.data_dir / 'poller.db'}")
 
 
 def main() -> None:
