@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 # The demo: embedded broker, every service, the bundled sample feeds polled every 30 s.
@@ -23,6 +23,11 @@ test: install
 
 unit: install
 	$(BIN)/pytest -q -ra tests/unit
+
+# Benchmarks (bench/): every module, figures merged into bench/results.json.
+# BENCH_ONLY=poller runs one; BENCH_QUICK=1 smaller sizes; BENCH_PROFILE=1 writes pyinstrument profiles.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data *.egg-info

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 import orjson
@@ -45,6 +46,8 @@ def run(feeds_file, db_url, ingest, once) -> None:
 
     settings = _settings("supervisor", feeds_file=feeds_file, db_url=db_url)
     poll_feeds = bool(feeds_file or os.environ.get("NEWSFLOW_FEEDS_FILE") or not ingest)
+    if poll_feeds:
+        _check_feeds_file(settings)
     sys.exit(run_supervisor(settings, once=once, ingest=ingest, poll_feeds=poll_feeds))
 
 
@@ -57,7 +60,20 @@ def poller(feeds_file, ingest, once, no_feeds) -> None:
     """Poll feeds and ingest files into news.raw."""
     from services.poller.main import main
 
-    main(_settings("poller", feeds_file=feeds_file), once=once, ingest=ingest, poll_feeds=not no_feeds)
+    settings = _settings("poller", feeds_file=feeds_file)
+    if not no_feeds:
+        _check_feeds_file(settings)
+    main(settings, once=once, ingest=ingest, poll_feeds=not no_feeds)
+
+
+def _check_feeds_file(settings: Settings) -> None:
+    """A feeds file that cannot be read is the user's to fix: say why now, not after restarts."""
+    from services.poller.feeds import FeedsFileError, load_feeds
+
+    try:
+        load_feeds(settings.feeds_file)
+    except FeedsFileError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
@@ -94,18 +110,62 @@ def broker() -> None:
 
 
 @cli.command()
+def topics() -> None:
+    """Create the pipeline's missing topics (NEWSFLOW_PARTITIONS each) and list their partitions.
+
+    The one-shot job of docker-compose.yml. A stage runs at most as many busy workers as its
+    input topic has partitions; an existing topic with fewer is reported, not changed.
+    """
+    from services.tagger.taxonomy import load_taxonomy
+    from shared.kafka import ensure_topics, partition_counts, pipeline_topics
+
+    settings = _settings("topics")
+    if not settings.kafka_bootstrap:
+        raise click.ClickException("NEWSFLOW_KAFKA_BOOTSTRAP is not set: which broker? (`newsflow run` makes its own)")
+    names = pipeline_topics(settings, [t.name for t in load_taxonomy(settings.taxonomy_file).topics])
+    created = set(ensure_topics(settings, names))
+    fewer = []
+    for name, count in partition_counts(settings, names).items():
+        click.echo(f"{name:<32} {count:>3} partitions{'  (created)' if name in created else ''}")
+        if count < settings.partitions:
+            fewer.append(name)
+    for name in fewer:
+        click.echo(
+            f"note: {name} has fewer partitions than NEWSFLOW_PARTITIONS={settings.partitions}; on Apache Kafka: "
+            f"kafka-topics.sh --alter --topic {name} --partitions {settings.partitions}", err=True,
+        )
+
+
+@cli.command()
 @db_option
+@click.option("--query", "-q", help='Full-text search: words, "phrases", -excluded (every word required)')
 @click.option("--tag", help="Only articles with this tag")
-@click.option("--limit", type=int, help="At most this many")
+@click.option("--source", help="Only articles from this source (a feed's name; `file` for ingested files)")
+@click.option("--since", help="Published (or, undated, stored) at or after: 2024-05-01, 2024-05-01T12:00, 36h, 7d")
+@click.option("--until", help="Published (or stored) before; a bare date includes that whole day")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line")
-def articles(db_url, tag, limit, as_json) -> None:
-    """List stored articles, newest first."""
+def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
+    """List stored articles, newest first; with --query, best match first."""
+    import time
+
+    from services.sink.search import parse_query, parse_when
     from services.sink.store import open_store
 
     settings = _settings("articles", db_url=db_url)
+    now = time.time()
+    try:
+        if query is not None:
+            parse_query(query)  # a search with nothing in it is the user's mistake: say so first
+        since_ts = parse_when(since, now) if since else None
+        until_ts = parse_when(until, now, end=True) if until else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     store = open_store(settings.database_url)
     try:
-        rows = store.list_articles(tag=tag, limit=limit)
+        rows = store.list_articles(
+            tag=tag, query=query, since=since_ts, until=until_ts, source=source, limit=limit
+        )
     finally:
         store.close()
     out = sys.stdout
@@ -179,8 +239,6 @@ def replay(stage, from_time, to_time, execute) -> None:
               help="Seconds to wait for the pipeline to store every article again")
 def retag(taxonomy_file, since, dry_run, timeout_s) -> None:
     """Retag stored articles under a new taxonomy, through the running tagger and sink."""
-    from pathlib import Path
-
     from services.replay.context import NoPipeline, Pipeline, attach
     from services.replay.retag import RetagError, diff, load_new, render_diff, retag as run_retag
     from services.sink.store import open_store
@@ -219,8 +277,6 @@ def retag(taxonomy_file, since, dry_run, timeout_s) -> None:
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="At most this many articles per second")
 def backfill(paths, rate) -> None:
     """Publish archived files and folders (text, HTML, JSON lines, saved feeds) as raw articles."""
-    from pathlib import Path
-
     from services.replay.backfill import backfill as run_backfill
 
     pipeline = _pipeline("backfill")
@@ -277,6 +333,179 @@ def dlq_replay(reason, stage) -> None:
         sent = dead.replay(pipeline.settings, letters)
     where = ", ".join(f"{n} to {topic}" for topic, n in sorted(sent.items())) or "none"
     click.echo(f"replayed {sum(sent.values())} dead letter(s): {where}; {earlier} replayed before were left alone")
+
+
+def _load_taxonomy(path):
+    from services.tagger.taxonomy import TaxonomyError, load_taxonomy
+
+    try:
+        return load_taxonomy(path)
+    except TaxonomyError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+taxonomy_option = click.option(
+    "--taxonomy", "taxonomy_file", type=click.Path(dir_okay=False), help="Taxonomy file (NEWSFLOW_TAXONOMY_FILE)"
+)
+
+
+@cli.command()
+@click.argument("article_id")
+@db_option
+@taxonomy_option
+def explain(article_id, db_url, taxonomy_file) -> None:
+    """Why a stored article got, or did not get, each tag (from its stored clean text)."""
+    from services.sink.store import open_store
+    from services.tagger.explain import render_explanation
+
+    settings = _settings("explain", db_url=db_url, taxonomy_file=taxonomy_file)
+    taxonomy = _load_taxonomy(settings.taxonomy_file)
+    store = open_store(settings.database_url)
+    try:
+        row = store.get_article(article_id)
+    finally:
+        store.close()
+    if row is None:
+        raise click.ClickException(f"no article with id {article_id!r} in {settings.database_url}")
+    click.echo(render_explanation(row, taxonomy))
+
+
+@cli.command(name="eval")
+@click.option("--set", "set_file", type=click.Path(exists=True, dir_okay=False),
+              help="Labelled set (default: tests/eval/articles.yaml)")
+@click.option("--seeds", type=click.Path(exists=True, file_okay=False), help="Seed articles (default: ../shared/seeds)")
+@click.option("--extraction", type=click.Path(exists=True, file_okay=False),
+              help="ScrapingHub benchmark folder (default: ../shared/testdata/extraction/scrapinghub)")
+@click.option("--no-extraction", is_flag=True, help="Skip the HTML extraction benchmark")
+@taxonomy_option
+@click.option("--details", is_flag=True, help="List every miss, even where the targets are met")
+def evaluate(set_file, seeds, extraction, no_extraction, taxonomy_file, details) -> None:
+    """Measure cleaning, tagging, duplicates and stories against labelled data; exit 1 below target."""
+    from services.evaluation import run as ev
+    from services.evaluation.dataset import DatasetError, load_cases
+    from shared.config import PROJECT_ROOT
+
+    settings = _settings("eval", taxonomy_file=taxonomy_file)
+    taxonomy = _load_taxonomy(settings.taxonomy_file)
+    data = PROJECT_ROOT.parent / "shared"
+    sections = []
+    set_path = Path(set_file or PROJECT_ROOT / "tests" / "eval" / "articles.yaml")
+    try:
+        cases = load_cases(set_path)
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"our set: {len(cases)} articles from {set_path}", err=True)
+    sections += ev.evaluate_set(cases, taxonomy)
+    seeds_path = Path(seeds) if seeds else data / "seeds"
+    if seeds_path.is_dir():
+        sections.append(ev.evaluate_seeds(seeds_path, taxonomy))
+    else:
+        click.echo(f"seeds skipped: {seeds_path} not found", err=True)
+    bench = Path(extraction) if extraction else data / "testdata" / "extraction" / "scrapinghub"
+    if no_extraction:
+        pass
+    elif (bench / "ground-truth.json").is_file():
+        def progress(n, total):
+            if n % 20 == 0 or n == total:
+                click.echo(f"extraction: {n}/{total} pages", err=True)
+
+        sections.append(ev.evaluate_extraction(bench, progress))
+    else:
+        click.echo(f"extraction skipped: no ground-truth.json in {bench}", err=True)
+    click.echo(ev.render(sections, details))
+    failing = [s.title for s in sections if not s.ok]
+    if failing:
+        click.echo(f"BELOW TARGET: {'; '.join(failing)}", err=True)
+        sys.exit(1)
+    click.echo("every target met")
+
+
+@cli.command()
+@click.option("--endpoint", "endpoints", multiple=True, metavar="[NAME=]URL",
+              help="A /metrics to read (repeatable), e.g. cleaner=http://host:9302/metrics or host:9302")
+@click.option("--interval", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds between the two scrapes the rates come from (0: one scrape, no rates)")
+def status(endpoints, interval) -> None:
+    """One line per stage (rate, lag, last error) and the failing feeds, from the metrics endpoints.
+
+    Without --endpoint it reads where `newsflow run` put them (endpoints.json in the data
+    dir), else tries the ports NEWSFLOW_METRICS_BASE_PORT+1 to +4. Exits 1 when a stage
+    has no process that answers.
+    """
+    from services.status.main import status as stage_status
+
+    report, healthy = stage_status(_settings("status"), endpoints, interval)
+    click.echo(report)
+    sys.exit(0 if healthy else 1)
+
+
+@cli.group()
+def feeds() -> None:
+    """The feeds file and the health of each feed."""
+
+
+def _feeds_file(feeds_file: str | None) -> "Path":
+
+    return Path(feeds_file) if feeds_file else _settings("feeds").feeds_file
+
+
+@feeds.command("import")
+@click.argument("opml", type=click.Path(dir_okay=False, path_type=str))
+@feeds_option
+def feeds_import(opml, feeds_file) -> None:
+    """Add the feeds of an OPML export (folders included) to the YAML feeds file.
+
+    Feeds already listed (same URL, scheme and host case, utm_* and #fragment aside) are skipped,
+    so importing the same file twice adds nothing.
+    """
+
+    from services.poller.feeds import FeedsFileError
+    from services.poller.feedsfile import import_opml
+    from shared.config import SAMPLES
+
+    target = _feeds_file(feeds_file)
+    if target.resolve() == (SAMPLES / "feeds.yaml").resolve() and not feeds_file:
+        raise click.ClickException(
+            f"the feeds file is the bundled demo ({target}); choose yours with --feeds FILE.yaml "
+            "or NEWSFLOW_FEEDS_FILE"
+        )
+    try:
+        done = import_opml(Path(opml), target)
+    except FeedsFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    for feed in done.added:
+        click.echo(f"  + {feed.name}  {feed.url}" + (f"  [{feed.folder}]" if feed.folder else ""))
+    click.echo(f"added {len(done.added)} feed(s) to {target}; {done.already} already there"
+               + (f", {done.repeated} listed twice in {opml}" if done.repeated else ""))
+
+
+@feeds.command("list")
+@feeds_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed and line")
+def feeds_list(feeds_file, as_json) -> None:
+    """Each feed's health: state, last success, last error, error count, next poll, validators.
+
+    Read from the poller's state database (<data dir>/poller.db); a running poller is not disturbed.
+    """
+    import time
+
+    from services.poller.feeds import FeedsFileError, load_feeds
+    from services.poller.feedsfile import feed_health, format_table
+
+    settings = _settings("feeds")
+    target = _feeds_file(feeds_file)
+    try:
+        listed = load_feeds(target)
+    except FeedsFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = feed_health(listed, settings.data_dir / "poller.db")
+    if as_json:
+        for row in rows:
+            click.echo(orjson.dumps(row).decode())
+        return
+    click.echo(format_table(rows, time.time()))
+    failing = sum(1 for r in rows if r["state"] == "failing")
+    click.echo(f"{len(rows)} feed(s) in {target}; {failing} failing; state from {settings.data_dir / 'poller.db'}")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ Command-line flags override these by setting the same field (see services/cli.py
 """
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -42,14 +43,21 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(default=30.0, gt=0)  # total per fetch, body included
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     fetch_concurrency: int = Field(default=20, ge=1)  # fetches at once, all hosts
+    # processes parsing feeds (default: one core left for the poller itself); 0: a thread of the poller
+    parse_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=0)
     host_concurrency: int = Field(default=2, ge=1)  # fetches at once to one host
     host_min_gap_s: float = Field(default=1.0, ge=0)  # between two requests to one host
     fulltext_min_chars: int = Field(default=400, ge=0)  # shorter entries get their page fetched; 0: never
+    fulltext_max_per_poll: int = Field(default=20, ge=0)  # page fetches per feed and poll; the rest keep the summary
     allow_private_hosts: str = ""  # comma list of hosts, addresses or networks the SSRF guard lets through
+    publish_timeout_s: float = Field(default=60.0, ge=1)  # broker acknowledgement of a feed's entries; then exit 1
+    seen_ids_per_feed: int = Field(default=5000, ge=100)  # entry ids remembered per feed (oldest forgotten)
 
     # Sink batching: a transaction per this many messages or this many milliseconds.
     sink_batch_size: int = Field(default=500, ge=1)
     sink_batch_ms: int = Field(default=200, ge=1)
+    # A failing database write is retried (backoff up to 10 s) this long, then the sink exits.
+    sink_retry_s: float = Field(default=60.0, ge=0)
 
     # Metrics: each process serves /metrics on metrics_port (0 = off when run alone).
     metrics_host: str = "127.0.0.1"

@@ -76,6 +76,16 @@ def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
         admin.close()
 
 
+def partition_counts(settings: Settings, names: Iterable[str]) -> dict[str, int]:
+    """How many partitions each topic has (0: it does not exist)."""
+    consumer = make_consumer(settings, None)
+    try:
+        consumer.topics()  # a metadata request for every topic
+        return {name: len(consumer.partitions_for_topic(name) or ()) for name in names}
+    finally:
+        consumer.close(autocommit=False)
+
+
 def partitions_of(consumer: KafkaConsumer, topic: str, timeout_s: float = 10.0) -> list[TopicPartition]:
     deadline = time.monotonic() + timeout_s
     while True:

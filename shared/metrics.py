@@ -3,23 +3,37 @@ its own `metrics.py`, on a registry that tests can inject."""
 from __future__ import annotations
 
 import logging
+import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 
 from shared.config import Settings
+from shared.lag import ConsumerLag
 
 log = logging.getLogger(__name__)
+# No `*_created` series beside every counter and histogram: they double what Prometheus stores
+# and nothing here reads them.
+disable_created_metrics()
 
 # Seconds a single message spends in a stage: sub-millisecond to a few seconds.
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class StageMetrics:
-    """The counters every stage has: in, out, failed, dead-lettered, and time per message."""
+    """The counters every stage has: in, out, failed, dead-lettered, and time per message.
+    Stages that consume a topic also report their lag (`consumes=True`)."""
 
-    def __init__(self, stage: str, registry: CollectorRegistry):
+    def __init__(self, stage: str, registry: CollectorRegistry, *, consumes: bool = False):
         self.stage = stage
         self.registry = registry
+        self.lag = ConsumerLag(stage, registry) if consumes else None
         self.messages_in = Counter(
             "newsflow_messages_in_total", "Messages a stage consumed.", ["stage"], registry=registry
         ).labels(stage)
@@ -45,6 +59,12 @@ class StageMetrics:
             buckets=STAGE_BUCKETS,
             registry=registry,
         ).labels(stage)
+        self._last_failure = Gauge(
+            "newsflow_last_failure_timestamp_seconds",
+            "When a stage last failed, by reason kind (bad input, or a fault it retries).",
+            ["stage", "reason"],
+            registry=registry,
+        )
         Gauge(
             "newsflow_build_info", "Version of the running process (always 1).", ["stage", "version"],
             registry=registry,
@@ -53,6 +73,11 @@ class StageMetrics:
     def dead_lettered(self, reason_kind: str) -> None:
         self._failed.labels(self.stage, reason_kind).inc()
         self._dead_lettered.labels(self.stage, reason_kind).inc()
+        self.failure(reason_kind)
+
+    def failure(self, reason_kind: str) -> None:
+        """Remember when this stage last failed for this reason (for `newsflow status`)."""
+        self._last_failure.labels(self.stage, reason_kind).set(time.time())
 
 
 def version() -> str:

@@ -57,7 +57,7 @@ class FeedServer:
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
+                except OSError:  # BrokenPipe, ConnectionReset
                     pass  # the client gave up, as a capped or timed-out client should
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

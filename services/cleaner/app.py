@@ -13,8 +13,8 @@ from shared.stream import make_app, process, raw_topic, run_worker
 
 
 def build(settings: Settings, registry: CollectorRegistry | None = None):
-    app = make_app(settings, "cleaner")
     metrics = CleanerMetrics(registry or CollectorRegistry())
+    app = make_app(settings, "cleaner", metrics)
     source = raw_topic(app, settings.raw_topic)
     clean = raw_topic(app, settings.clean_topic)
     dlq = raw_topic(app, settings.dlq_topic)

@@ -15,12 +15,18 @@ TAIL_MIN_SHARE = 0.35
 WIDGET_LINE = re.compile(
     r"""^(?:
         share\ this\b.* | share\ (?:on|via)\ (?:facebook|twitter|x|linkedin|whatsapp|email|reddit)\b.*
-      | share(?:\ this\ (?:article|story))?:? | tweet | email\ this.* | print\ this.*
+      | share(?:\ this\ (?:article|story))?:? | tweet | email\ this.* | print\ this.* | copy\ link
       | follow\ us\ on\b.* | follow\ @\w+.* | like\ us\ on\ facebook.*
-      | sign\ up\ for\ (?:our|the)\b.*newsletter.* | subscribe\ to\ (?:our|the)\b.*newsletter.*
-      | (?:get|receive)\ (?:our|the)\b.*newsletter.*
-      | read\ more:? | continue\ reading.* | click\ here\ to\b.* | advertisement | skip\ advertisement
-      | (?:photo|image|picture|file\ photo)(?:\ credit)?\s*:.* | \((?:photo|image)\b[^)]*\)
+      | follow\ [\w .'-]{1,40}\ on\ (?:twitter|x|facebook|instagram|linkedin|threads|bluesky|tiktok)\b.*
+      | sign\ up\ (?:for|to)\ (?:our|the)\b.*newsletter.* | subscribe\ to\ (?:our|the)\b.*newsletter.*
+      | (?:get|receive)\ (?:our|the)\b.*newsletter.* | subscribe(?:\ now|\ today)?!?
+      | join\ our\ (?:whatsapp|telegram)\b.* | download\ (?:our|the)\ app\b.*
+      | read\ more:? | read\ more:\ .* | (?:also\ read|read\ also|see\ also|watch|listen):\ .*
+      | continue\ reading.* | click\ here\ to\b.* | advertisement | skip\ advertisement
+      | story\ continues\ below(?:\ advertisement)? | sponsored(?:\ content)?
+      | (?:photo|image|picture|file\ photo|photograph)(?:\ credit)?\s*:.* | \((?:photo|image)\b[^)]*\)
+      | credit:\ .* | (?:photo\ by|pictured:)\ .* | \(?ap\ photo/[^)]*\)?
+      | [^.!?]{0,80}(?:getty\ images|shutterstock|via\ reuters|/\ ?reuters|/\ ?afp)\)?
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -30,7 +36,9 @@ TAIL_MARKER = re.compile(
         you\ (?:may|might)\ also\ (?:like|enjoy) | related(?:\ (?:articles|stories|news|content|coverage))?
       | recommended(?:\ (?:for\ you|stories|articles|reading))? | more\ from\b.* | read\ next
       | most\ (?:popular|read) | trending(?:\ now)? | more\ (?:stories|news|on\ this\ story)
-      | also\ read | don't\ miss
+      | also\ read | don't\ miss | top\ stories | latest\ news | editor'?s\ picks | popular\ now
+      | what\ to\ read\ next | up\ next | sponsored\ stories | related\ (?:topics|links|reading)
+      | more\ to\ explore | read\ more\ (?:stories|news)
     ):?$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -39,6 +47,10 @@ TAIL_MARKER = re.compile(
 LINKED_HEADLINE = re.compile(r"^.{8,200}\s[-–|]$")
 LONE_SEPARATOR = re.compile(r"^[-–—|*•·]+$")
 MIN_LINK_RUN = 3
+# A headline of a trailing link list with no marker and no separator: 3 to 16 words, a capital
+# or a digit first, no bullet, no sentence punctuation at the end.
+BARE_HEADLINE = re.compile(r"^[A-Z0-9‘'\"“][^.!?:;…]*[^\s.!?:;…\"'”’)]$")
+BARE_HEADLINE_WORDS = (3, 16)
 
 
 def drop_widget_lines(lines: list[str]) -> list[str]:
@@ -53,7 +65,7 @@ def cut_tail(lines: list[str]) -> list[str]:
         if seen / total >= TAIL_MIN_SHARE and len(line) <= 60 and TAIL_MARKER.match(line.strip()):
             return _strip_trailing_separators(lines[:i])
         seen += len(line)
-    return _cut_link_run(lines, total)
+    return _cut_bare_headlines(_cut_link_run(lines, total), total)
 
 
 def _cut_link_run(lines: list[str], total: int) -> list[str]:
@@ -70,6 +82,25 @@ def _cut_link_run(lines: list[str], total: int) -> list[str]:
         elif line.strip():
             run_start, run_len = None, 0
     return _strip_trailing_separators(lines)
+
+
+def _cut_bare_headlines(lines: list[str], total: int) -> list[str]:
+    """Cut MIN_LINK_RUN+ headline-shaped lines that end the text after a sentence-ended body."""
+    start, run = len(lines), 0
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i].strip()
+        if not line:
+            continue
+        low, high = BARE_HEADLINE_WORDS
+        if BARE_HEADLINE.match(line) and low <= len(line.split()) <= high:
+            start, run = i, run + 1
+            continue
+        if run >= MIN_LINK_RUN and re.search(r"[.!?…\"'”’)]$", line):
+            before = sum(len(ln) for ln in lines[:start])
+            if before / total >= TAIL_MIN_SHARE:
+                return _strip_trailing_separators(lines[:start])
+        break
+    return lines
 
 
 def _strip_trailing_separators(lines: list[str]) -> list[str]:

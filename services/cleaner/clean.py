@@ -6,27 +6,39 @@ import html
 import re
 import unicodedata
 
+import ftfy
+
 from services.cleaner.boilerplate import WIDGET_LINE, cut_tail, drop_widget_lines
-from services.cleaner.dates import find_date
+from services.cleaner.dates import find_date, to_iso
 from services.cleaner.html_text import html_to_text
 from services.cleaner.language import detect_language
 from shared.schema import Article
 
 MAX_TITLE_CHARS = 200
 MAX_TITLE_WORDS = 25
-SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+INVISIBLE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff]")  # soft hyphen, zero-width characters, BOM
+# UTF-8 read as Latin-1/Windows-1252 ("â€™", "Ã©"): only then is ftfy (slow, ~2 ms an article) run.
+MOJIBAKE = re.compile("(?:â€|Ã[\u0080-\u00bf]|Â[\u00a0-\u00bf])")
 SENTENCE_END = re.compile(r"[.;,:]$")
 METADATA_START = re.compile(r"^(?:date|published|posted|updated|by)\b", re.IGNORECASE)
 AUTHORS = re.compile(r"^(?:authors?|written by|reporting by)\s*:\s*(?P<names>.{3,150})$", re.IGNORECASE)
-BYLINE = re.compile(r"^by\s+(?P<names>[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}(?:(?:,|\s+and)\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3})*)$")
+BYLINE = re.compile(r"^[Bb][Yy]:?\s+(?P<names>[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}(?:(?:,|\s+and)\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3})*)$")
 # "WASHINGTON:", "LISLE, Ill. (WLS) —", "TAIPEI, Taiwan -"
 DATELINE = re.compile(r"^(?P<place>[A-Z][A-Z.'’ -]{2,30}?)(?:,\s*[A-Z][\w. ]{1,25})?(?:\s*\([A-Z]{2,10}\))?\s*(?::|—|–|\s-)\s")
 TAG = re.compile(r"<[^>]+>")
 
 
+def normalise_text(text: str) -> str:
+    """Unicode NFC, mojibake repaired, invisible characters out, one kind of line break."""
+    if MOJIBAKE.search(text):
+        text = ftfy.fix_text(text, uncurl_quotes=False, unescape_html=False)
+    text = INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
+
+
 def normalise_lines(text: str) -> list[str]:
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    return [SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return [SPACES.sub(" ", line).strip() for line in normalise_text(text).split("\n")]
 
 
 def looks_like_headline(line: str) -> bool:
@@ -83,11 +95,13 @@ def clean_article(article: Article) -> Article:
 
     Raises ValueError when no text remains (the stage dead-letters the article).
     """
-    body = article.content
-    if article.content_type == "text/html":
-        body = html_to_text(body)
-    lines = normalise_lines(body)
+    body, page_date, page_authors = article.content, None, []
     title = plain_title(article.title)
+    if article.content_type == "text/html":
+        page = html_to_text(body)
+        body, page_date, page_authors = page.text, page.date, page.authors
+        title = title or plain_title(page.title)
+    lines = normalise_lines(body)
     if title is None:
         title, rest = split_title("\n".join(lines))
         lines = rest.split("\n")
@@ -95,8 +109,9 @@ def clean_article(article: Article) -> Article:
         lines = lines[lines.index(title) + 1:]
     published_at = article.published_at
     found_date, lines = find_date(lines)
-    published_at = published_at or found_date
+    published_at = published_at or found_date or (to_iso(page_date) if page_date else None)
     authors, lines = find_authors(lines)
+    authors = authors or page_authors
     lines = cut_tail(drop_widget_lines(lines))
     paragraphs = [ln for ln in lines if ln]
     if not paragraphs:

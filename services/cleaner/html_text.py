@@ -1,8 +1,9 @@
-"""HTML to text: trafilatura for whole pages, a light pass for feed snippets."""
+"""HTML to text: trafilatura for whole pages (with the page's metadata), a light pass for feed snippets."""
 from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass, field
 
 import lxml.html
 import trafilatura
@@ -12,26 +13,48 @@ BLOCK_TAGS = {
     "blockquote", "tr", "table", "section", "article", "header", "footer", "figure", "figcaption", "pre", "hr",
 }
 WHOLE_PAGE = re.compile(r"<(?:html|body)\b", re.IGNORECASE)
+# Widgets inside feed snippets, recognised by their class or id: share and follow buttons,
+# newsletter boxes, related-links panels, ads, photo credits.
+WIDGET_CLASS = re.compile(
+    r"(?:^|[\s_-])(?:share|sharing|social|follow|newsletter|subscribe|signup|related|recommended|"
+    r"read-?more|more-stories|promo|advert|ad-slot|ads|sponsor|outbrain|taboola|credit|byline)(?:$|[\s_-])",
+    re.IGNORECASE,
+)
 
 
-def html_to_text(markup: str) -> str:
+@dataclass
+class PageText:
+    text: str
+    title: str | None = None
+    date: str | None = None  # as the page gives it; the cleaner parses it
+    authors: list[str] = field(default_factory=list)
+
+
+def html_to_text(markup: str) -> PageText:
     if WHOLE_PAGE.search(markup[:5000]):
-        extracted = trafilatura.extract(markup, include_comments=False, include_tables=False)
-        if extracted and extracted.strip():
-            return extracted
-    return snippet_to_text(markup)
+        doc = trafilatura.bare_extraction(markup, with_metadata=True, include_comments=False, include_tables=False)
+        if doc is not None and (doc.text or "").strip():
+            authors = [a.strip() for a in re.split(r";|,| and ", doc.author or "") if a.strip()]
+            return PageText(doc.text, doc.title or None, doc.date or None, authors)
+    return PageText(snippet_to_text(markup))
 
 
 def snippet_to_text(markup: str) -> str:
-    """Text of an HTML fragment with block elements as line breaks; scripts and styles dropped."""
+    """Text of an HTML fragment with block elements as line breaks; scripts, styles and widgets dropped."""
     if not markup.strip():
         return ""
     try:
         root = lxml.html.fragment_fromstring(markup, create_parent="div")
     except (ValueError, lxml.etree.ParserError):
         return html.unescape(re.sub(r"<[^>]+>", " ", markup))
-    for bad in root.xpath(".//script|.//style|.//noscript"):
+    for bad in root.xpath(".//script|.//style|.//noscript|.//iframe|.//form|.//button"):
         bad.drop_tree()
+    for element in list(root.iter()):
+        if not isinstance(element.tag, str) or element is root or element.getparent() is None:
+            continue
+        marks = f"{element.get('class') or ''} {element.get('id') or ''}"
+        if marks.strip() and WIDGET_CLASS.search(marks):
+            element.drop_tree()
     for element in root.iter():
         if isinstance(element.tag, str) and element.tag.lower() in BLOCK_TAGS:
             element.tail = "\n" + (element.tail or "")

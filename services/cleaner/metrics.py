@@ -5,4 +5,4 @@ from shared.metrics import StageMetrics
 
 class CleanerMetrics(StageMetrics):
     def __init__(self, registry: CollectorRegistry):
-        super().__init__("cleaner", registry)
+        super().__init__("cleaner", registry, consumes=True)

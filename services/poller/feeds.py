@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 
 import yaml
 
-FEED_KEYS = {"name", "url", "interval", "interval_s", "headers", "enabled", "fulltext"}
+FEED_KEYS = {"name", "url", "interval", "interval_s", "headers", "enabled", "fulltext", "folder"}
 
 
 class FeedsFileError(ValueError):
@@ -23,6 +23,7 @@ class Feed:
     headers: dict[str, str] = field(default_factory=dict)
     enabled: bool = True
     fulltext: bool = True  # fetch the linked page when an entry carries only a short summary
+    folder: str | None = None  # where a feed reader filed it ("News/Tech"); informational
 
 
 def load_feeds(path: str | Path) -> list[Feed]:
@@ -31,7 +32,7 @@ def load_feeds(path: str | Path) -> list[Feed]:
         raw = path.read_bytes()
     except OSError as exc:
         raise FeedsFileError(f"{path}: cannot read the feeds file: {exc}") from None
-    if path.suffix.lower() == ".opml" or raw.lstrip()[:200].lower().find(b"<opml") >= 0:
+    if path.suffix.lower() == ".opml" or b"<opml" in raw[:1000].lower():
         return _from_opml(raw, path)
     return _from_yaml(raw, path)
 
@@ -67,9 +68,16 @@ def _from_yaml(raw: bytes, path: Path) -> list[Feed]:
         if not isinstance(url, str) or not url.strip():
             raise FeedsFileError(f"{where}: missing url")
         interval = entry.get("interval_s", entry.get("interval"))
+        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0):
+            raise FeedsFileError(f"{where}: interval must be a positive number of seconds, got {interval!r}")
         headers = entry.get("headers") or {}
         if not isinstance(headers, dict):
             raise FeedsFileError(f"{where}: headers must be a mapping")
+        if isinstance(entry.get("name"), bool):  # YAML reads a bare on/off/yes/no as a boolean
+            raise FeedsFileError(f"{where}: name {entry['name']!r} is a YAML boolean; quote it (name: \"off\")")
+        for flag in ("enabled", "fulltext"):
+            if not isinstance(entry.get(flag, True), bool):
+                raise FeedsFileError(f"{where}: {flag} must be true or false, got {entry[flag]!r}")
         feeds.append(
             Feed(
                 name=str(entry.get("name") or urlparse(url).netloc or Path(url).stem),
@@ -78,6 +86,7 @@ def _from_yaml(raw: bytes, path: Path) -> list[Feed]:
                 headers={str(k): str(v) for k, v in headers.items()},
                 enabled=bool(entry.get("enabled", True)),
                 fulltext=bool(entry.get("fulltext", True)),
+                folder=str(entry["folder"]) if entry.get("folder") else None,
             )
         )
     return feeds
@@ -88,11 +97,17 @@ def _from_opml(raw: bytes, path: Path) -> list[Feed]:
         root = ElementTree.fromstring(raw)
     except ElementTree.ParseError as exc:
         raise FeedsFileError(f"{path}: not valid OPML: {exc}") from None
-    feeds = []
-    for outline in root.iter("outline"):  # folders nest outlines; iter() walks them all
-        url = outline.get("xmlUrl") or outline.get("xmlurl")
-        if not url:
-            continue
-        name = outline.get("title") or outline.get("text") or urlparse(url).netloc or url
-        feeds.append(Feed(name=name, url=url))
-    return feeds
+    if root.tag.lower() != "opml":
+        raise FeedsFileError(f"{path}: not an OPML file (its root element is <{root.tag}>, not <opml>)")
+    body = root.find("body")
+    return list(_outlines(body if body is not None else root, ()))
+
+
+def _outlines(parent, folders: tuple[str, ...]):
+    """Feeds in document order; an outline without xmlUrl is a folder, and folders nest."""
+    for outline in parent.findall("outline"):
+        url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+        label = (outline.get("title") or outline.get("text") or "").strip()
+        if url:
+            yield Feed(name=label or urlparse(url).netloc or url, url=url, folder="/".join(folders) or None)
+        yield from _outlines(outline, folders + ((label,) if label and not url else ()))

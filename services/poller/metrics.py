@@ -18,6 +18,11 @@ class PollerMetrics(StageMetrics):
         self.fetched_bytes = Counter(
             "newsflow_poller_fetched_bytes_total", "Bytes of feed bodies received.", registry=registry
         )
+        self.parses_skipped = Counter(
+            "newsflow_poller_parses_skipped_total",
+            "200 responses whose body was byte-identical to the last one parsed (a server ignoring validators).",
+            registry=registry,
+        )
         self.entries = Counter(
             "newsflow_poller_entries_total", "Feed entries by status: new, updated, unchanged.", ["status"],
             registry=registry,
@@ -27,7 +32,7 @@ class PollerMetrics(StageMetrics):
             registry=registry,
         )
         self.fulltext = Counter(
-            "newsflow_poller_fulltext_total", "Linked-page fetches for short entries, by outcome.", ["outcome"],
+            "newsflow_poller_fulltext_total", "Linked-page fetches for short entries, by outcome (ok, refused, timeout, over_budget, ...).", ["outcome"],
             registry=registry,
         )
         self.feeds = Gauge(
@@ -35,6 +40,10 @@ class PollerMetrics(StageMetrics):
         )
         self.last_success = Gauge(
             "newsflow_poller_last_success_timestamp_seconds", "When a feed was last fetched successfully.",
+            ["feed"], registry=registry,
+        )
+        self.feed_errors = Gauge(
+            "newsflow_poller_feed_consecutive_errors", "Failed fetches of a feed in a row (0 once one succeeds).",
             ["feed"], registry=registry,
         )
         self.ingest_errors = Counter(

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import calendar
+import io
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
@@ -43,13 +44,26 @@ def iso_utc(struct) -> str | None:
         return None
 
 
-def entry_id(entry, link: str | None, title: str, published: str | None) -> str:
+def entry_id(feed_key: str, entry, link: str | None, title: str, published: str | None) -> str:
+    """guid, else canonical link, else title and date.
+
+    A guid that is a URI (`http://…`, `tag:…`, `urn:…`) names the article everywhere; any other
+    guid ("42") and the title+date fallback only mean something inside their feed, so they are
+    scoped by the feed's key: two feeds numbering their items 1, 2, 3 must not overwrite each
+    other's articles in the sink, which upserts by id.
+    """
     guid = (entry.get("id") or "").strip()
     if guid:
-        return content_id("guid:" + guid)
+        if _is_uri(guid):
+            return content_id("guid:" + guid)
+        return content_id(f"guid:{feed_key}\n{guid}")
     if link:
         return content_id("link:" + canonical_url(link))
-    return content_id(f"entry:{title}\n{published or ''}")
+    return content_id(f"entry:{feed_key}\n{title}\n{published or ''}")
+
+
+def _is_uri(guid: str) -> bool:
+    return "://" in guid or guid.lower().startswith(("tag:", "urn:"))
 
 
 def _content(entry) -> tuple[str, str]:
@@ -60,43 +74,66 @@ def _content(entry) -> tuple[str, str]:
     return value, ("text/html" if "html" in kind else "text/plain")
 
 
-def parse_feed(feed: Feed, body: bytes, fetched_at: float, headers: dict[str, str] | None = None) -> ParsedFeed:
-    """`headers` are the HTTP response headers: feedparser weighs their charset against the XML's."""
+def parse_feed(
+    feed: Feed, body: bytes, fetched_at: float, headers: dict[str, str] | None = None, url: str | None = None,
+) -> ParsedFeed:
+    """`headers` are the HTTP response headers (lower-case names): feedparser weighs their charset
+    against the XML's. `url` is where the body came from: relative links resolve against it."""
     if not body.strip():
         raise FeedParseError("empty body instead of a feed")
-    parsed = feedparser.parse(
-        body, sanitize_html=True, resolve_relative_uris=False, response_headers=headers or {}
-    )
+    headers = dict(headers or {})
+    base = _base_url(url or feed.url, headers.get("content-location"))
+    if base:
+        headers["content-location"] = base
+    # A BytesIO, never bare bytes: feedparser opens a bytes argument as a file name first.
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), sanitize_html=True, response_headers=headers)
+    except Exception as exc:  # noqa: BLE001 - feedparser's loose parser has crashes of its own (&#xD83D;)
+        raise FeedParseError(f"feedparser failed: {type(exc).__name__}: {exc}") from None
     bozo = repr(parsed.get("bozo_exception")) if parsed.get("bozo") else None
     if not parsed.entries and not parsed.get("version"):
-        head = body[:500].lower()
-        if b"<html" in head or b"<!doctype html" in head:
+        head = body[:1000].lower()
+        if any(tag in head for tag in (b"<html", b"<!doctype html", b"<head", b"<body")):
             raise FeedParseError("an HTML page, not a feed")
         raise FeedParseError(f"not a feed{': ' + bozo if bozo else ''}")
-    articles = []
-    for entry in parsed.entries:
-        title = (entry.get("title") or "").strip()
-        link = (entry.get("link") or "").strip() or None
-        published = iso_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
-        content, content_type = _content(entry)
-        if not (title or content):
-            continue
-        authors = [a.get("name") for a in entry.get("authors") or [] if a.get("name")]
-        articles.append(
-            Article(
-                id=entry_id(entry, link, title, published),
-                url=link or feed.url,
-                source=feed.name,
-                title=title or None,
-                content=content or title,
-                content_type=content_type,
-                published_at=published,
-                authors=authors,
-                fetched_at=fetched_at,
-                content_hash=hash_text(f"{title}\n{content}"),
-            )
-        )
+    articles = [a for a in (article_from_entry(feed, entry, fetched_at) for entry in parsed.entries) if a]
     return ParsedFeed(articles, bozo, _ttl_s(parsed.feed.get("ttl")))
+
+
+def article_from_entry(feed: Feed, entry, fetched_at: float) -> Article | None:
+    """One feedparser entry as a raw Article; None when it has neither title nor content."""
+    title = (entry.get("title") or "").strip()
+    link = (entry.get("link") or "").strip() or None
+    published = iso_utc(_first(entry, "published_parsed", "updated_parsed"))
+    content, content_type = _content(entry)
+    if not (title or content):
+        return None
+    return Article(
+        id=entry_id(feed.url, entry, link, title, published),
+        url=link or feed.url,
+        source=feed.name,
+        title=title or None,
+        content=content or title,
+        content_type=content_type,
+        published_at=published,
+        authors=[a.get("name") for a in entry.get("authors") or [] if a.get("name")],
+        fetched_at=fetched_at,
+        content_hash=hash_text(f"{title}\n{link or ''}\n{content}"),
+    )
+
+
+def _first(entry, *keys):
+    # Plain dict look-ups: feedparser's own get("updated_parsed") falls back to published (and warns).
+    return next((dict.get(entry, key) for key in keys if dict.get(entry, key)), None)
+
+
+def _base_url(url: str, content_location: str | None) -> str | None:
+    """The base for relative links: the server's Content-Location if it is a web address, else the URL."""
+    candidates = [urljoin(url, content_location)] if content_location else []
+    for candidate in candidates + [url]:
+        if urlsplit(candidate).scheme in ("http", "https"):
+            return candidate
+    return None
 
 
 def _ttl_s(ttl) -> float | None:

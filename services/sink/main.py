@@ -1,4 +1,9 @@
-"""Sink: news.tagged -> upsert into the database; offsets committed only after the DB commit."""
+"""Sink: news.tagged -> upsert into the database; offsets committed only after the DB commit.
+
+One transaction per batch: up to NEWSFLOW_SINK_BATCH_SIZE messages, or what arrived within
+NEWSFLOW_SINK_BATCH_MS of the batch's first message. A failing transaction is retried with
+backoff for NEWSFLOW_SINK_RETRY_S, then the sink exits (and is restarted) without committing.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,16 +11,18 @@ import signal
 import time
 
 from kafka import OffsetAndMetadata, TopicPartition
+from kafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry
 
 from services.sink.metrics import SinkMetrics
-from services.sink.store import Store, open_store
+from services.sink.store import Store, UpsertResult, open_store
 from shared.config import Settings
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.metrics import serve_metrics
 from shared.schema import Article, BadMessage, DeadLetter, decode
 
 log = logging.getLogger(__name__)
+MAX_RETRY_DELAY_S = 10.0
 
 
 class Sink:
@@ -33,37 +40,95 @@ class Sink:
         log.info("sink consuming %s into %s", self.settings.tagged_topic, _redact(self.settings.database_url))
         try:
             while not self.stopping:
-                batch = self.consumer.poll(timeout_ms=self.settings.sink_batch_ms)
-                if batch:
-                    self.write(batch)
+                records = self.collect()
+                self.measure_lag()
+                if records:
+                    self.write(records)
         finally:
             self.consumer.close(autocommit=False)
             self.producer.close(timeout=10)
             self.store.close()
 
-    def write(self, batch: dict) -> None:
+    def collect(self) -> list:
+        """The records of one transaction: at most batch_size, or what came within batch_ms of the first."""
+        size, window_s = self.settings.sink_batch_size, self.settings.sink_batch_ms / 1000
+        records: list = []
+        deadline = None
+        while len(records) < size and not self.stopping:
+            wait_s = window_s if deadline is None else deadline - time.monotonic()
+            if wait_s <= 0:
+                break
+            polled = self.consumer.poll(timeout_ms=int(wait_s * 1000), max_records=size - len(records))
+            for tp_records in polled.values():
+                records.extend(tp_records)
+            if not records:
+                break  # idle: go back to measure the lag and look at `stopping`
+            if deadline is None:
+                deadline = time.monotonic() + window_s
+        return records
+
+    def measure_lag(self) -> None:
+        owned = self.consumer.assignment()
+        self.metrics.lag.update(
+            {tp: self.consumer.highwater(tp) for tp in owned},  # from fetch responses (DESIGN.md)
+            {tp: self.consumer.position(tp, timeout_ms=200) for tp in owned},
+        )
+
+    def write(self, records: list) -> None:
+        started = time.perf_counter()
         articles: list[Article] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for tp, records in batch.items():
-            for record in records:
-                self.metrics.messages_in.inc()
-                try:
-                    articles.append(decode(record.value))
-                except BadMessage as exc:
-                    self.dead_letter(record, exc)
-            offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        for record in records:
+            self.metrics.messages_in.inc()
+            try:
+                articles.append(decode(record.value))
+            except BadMessage as exc:
+                self.dead_letter(record, exc)
+            tp = TopicPartition(record.topic, record.partition)
+            offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+            self.metrics.lag.consumed(tp, record.offset, record.timestamp / 1000 if record.timestamp else None)
         if articles:
-            started = time.perf_counter()
-            result = self.store.upsert(articles)
-            stored_at = time.time()
-            self.metrics.db_write_seconds.observe(time.perf_counter() - started)
-            self.metrics.rows.labels("insert").inc(result.inserted)
-            self.metrics.rows.labels("update").inc(result.updated)
-            self.metrics.messages_out.inc(len(articles))
-            for article in articles:
-                self.metrics.end_to_end_seconds.observe(max(0.0, stored_at - article.fetched_at))
+            self.store_batch(articles)
         self.producer.flush()  # dead letters acknowledged before we move past them
-        self.consumer.commit(offsets)
+        try:
+            self.consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # A rebalance gave these partitions to another sink before we committed: it stores
+            # the same messages again, which the upsert by id absorbs.
+            log.warning("offsets not committed (%s); the new owner of the partitions replays them", exc)
+        share = (time.perf_counter() - started) / len(records)
+        for _ in records:
+            self.metrics.processing_seconds.observe(share)
+
+    def store_batch(self, articles: list[Article]) -> UpsertResult:
+        """Upsert in one transaction, retrying a failing database until sink_retry_s has passed."""
+        delay, give_up_at = 0.5, time.monotonic() + self.settings.sink_retry_s
+        while True:
+            started = time.perf_counter()
+            try:
+                result = self.store.upsert(articles)
+                break
+            except Exception as exc:  # noqa: BLE001 - the database, not the input: retried, then fatal
+                self.metrics.write_errors.inc()
+                self.metrics.failure(f"db_{type(exc).__name__}")
+                if self.stopping or time.monotonic() + delay > give_up_at:
+                    raise
+                log.error("database write of %d articles failed (%s); retrying in %.1f s", len(articles), exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY_S)
+        stored_at = time.time()
+        self.metrics.db_write_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_size.observe(len(articles))
+        self.metrics.rows.labels("insert").inc(result.inserted)
+        self.metrics.rows.labels("update").inc(result.updated)
+        self.metrics.duplicates.labels("exact").inc(result.exact_duplicates)
+        self.metrics.duplicates.labels("near").inc(result.near_duplicates)
+        self.metrics.stories.labels("new").inc(result.stories_new)
+        self.metrics.stories.labels("joined").inc(result.stories_joined)
+        self.metrics.messages_out.inc(len(articles))
+        for article in articles:
+            self.metrics.end_to_end_seconds.observe(max(0.0, stored_at - article.fetched_at))
+        return result
 
     def dead_letter(self, record, exc: BadMessage) -> None:
         letter = DeadLetter(

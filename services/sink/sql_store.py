@@ -1,14 +1,18 @@
 """The Store on SQLite (WAL) and on PostgreSQL (psycopg 3). SQL with parameters only."""
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from services.sink.migrations import MIGRATIONS
+from services.sink.dedup_index import DEDUP_LOCK, DedupIndex, signatures, with_decisions
+from services.sink.migrations import MIGRATIONS, statements_for
+from services.sink.search import fts5_match, iso_to_epoch, parse_query, websearch_text
 from services.sink.store import UpsertResult
 from shared.schema import Article
 
@@ -16,56 +20,104 @@ COLUMNS = (
     "id", "url", "source", "title", "text", "published_at", "fetched_at", "stored_at", "language",
     "dateline", "authors", "duplicate_of", "story_id", "taxonomy_version", "content_hash",
 )
-UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "id")
+WRITTEN = COLUMNS + ("published_ts",)  # published_ts: the publication time in epoch seconds, for filters
+UPDATES = ", ".join(f"{c} = excluded.{c}" for c in WRITTEN if c != "id")
+SELECTED = ", ".join(f"articles.{c}" for c in COLUMNS)
+NEWEST_FIRST = "articles.published_ts IS NULL, articles.published_ts DESC, articles.stored_at DESC, articles.id"
+WHEN = "COALESCE(articles.published_ts, articles.stored_at)"  # undated articles count by their storing time
 
 
 class SqlStore:
-    """Dialect differences are the placeholder (`?` or `%s`) and the connection; all else is shared."""
+    """Dialect differences: the placeholder (`?` or `%s`), the connection and full-text search."""
 
-    def __init__(self, conn, placeholder: str):
+    def __init__(self, conn, dialect: str, reconnect: Callable[[], Any] | None = None):
         self.conn = conn
-        self.ph = placeholder
-        marks = ", ".join([placeholder] * len(COLUMNS))
+        self.dialect = dialect
+        self._reconnect = reconnect
+        self.ph = "?" if dialect == "sqlite" else "%s"
+        # Starts a write transaction that serialises the duplicate/story decisions of every sink.
+        self.begin = "BEGIN IMMEDIATE" if dialect == "sqlite" else f"SELECT pg_advisory_xact_lock({DEDUP_LOCK})"
+        self.dedup = DedupIndex(self.ph, postgres=dialect == "postgresql")
+        marks = ", ".join([self.ph] * len(WRITTEN))
         self.upsert_article = (
-            f"INSERT INTO articles ({', '.join(COLUMNS)}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {UPDATES}"
+            f"INSERT INTO articles ({', '.join(WRITTEN)}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {UPDATES}"
         )
-        self.insert_tag = (
-            f"INSERT INTO article_tags (article_id, tag, score, evidence) VALUES ({', '.join([placeholder] * 4)})"
+        self.insert_tag = self._sql("INSERT INTO article_tags (article_id, tag, score, evidence) VALUES (?, ?, ?, ?)")
+        self.insert_story = self._sql(
+            "INSERT INTO stories (story_id, first_article_id, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (story_id) DO NOTHING"
         )
 
     def _sql(self, query: str) -> str:
         return query.replace("?", self.ph)
 
+    def _connection(self):
+        """The connection, made anew if the server dropped it (a restart, a failover): the
+        sink's retry of a failed transaction then goes to a live one."""
+        if self._reconnect and (self.conn.closed or getattr(self.conn, "broken", False)):
+            self.conn = self._reconnect()
+        return self.conn
+
     def upsert(self, articles: Sequence[Article]) -> UpsertResult:
+        """Store `articles` and decide, in the same transaction, their duplicate_of and story_id.
+
+        An article already stored keeps the duplicate_of and story_id it was given first.
+        """
         latest = {a.id: a for a in articles}  # an id repeated in one batch: the last one wins
         if not latest:
             return UpsertResult(0, 0)
         ids = list(latest)
         stored_at = time.time()
-        cur = self.conn.cursor()
+        # Signatures cost CPU: computed before the lock, and only for articles not stored yet
+        # (a replay skips them); one that appeared meanwhile is computed under the lock below.
+        stored_before = {row[0] for chunk in _chunks(ids, 500) for row in self._query(
+            f"SELECT id FROM articles WHERE story_id IS NOT NULL AND id IN ({', '.join('?' * len(chunk))})", chunk)}
+        sigs = signatures([a for a in latest.values() if a.id not in stored_before], stored_at)
+        conn = self._connection()
+        cur = conn.cursor()
         try:
-            existing = set()
+            cur.execute(self.begin)
+            existing: dict[str, tuple] = {}
             for chunk in _chunks(ids, 500):
                 marks = ", ".join([self.ph] * len(chunk))
-                cur.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
-                existing.update(row[0] for row in cur.fetchall())
-            cur.executemany(self.upsert_article, [_row(a, stored_at) for a in latest.values()])
+                cur.execute(f"SELECT id, duplicate_of, story_id FROM articles WHERE id IN ({marks})", chunk)
+                existing.update((row[0], row[1:]) for row in cur.fetchall())
+            # Rows stored before the index existed have no story yet: they are decided now.
+            fresh = [a for a in latest.values() if a.id not in existing or existing[a.id][1] is None]
+            sigs.update(signatures([a for a in fresh if a.id not in sigs], stored_at))
+            decided = self.dedup.assign(cur, fresh, sigs)
+            rows = with_decisions(list(latest.values()), decided.decisions)
+            rows = [
+                dataclasses.replace(a, duplicate_of=existing[a.id][0], story_id=existing[a.id][1])
+                if a.id not in decided.decisions else a
+                for a in rows
+            ]
+            cur.executemany(self.upsert_article, [_row(a, stored_at) for a in rows])
+            self.dedup.write(cur, decided)
             for chunk in _chunks(ids, 500):
                 marks = ", ".join([self.ph] * len(chunk))
                 cur.execute(f"DELETE FROM article_tags WHERE article_id IN ({marks})", chunk)
-            tags = [(a.id, t.name, t.score, orjson.dumps(t.evidence).decode()) for a in latest.values() for t in a.tags]
+            tags = [(a.id, t.name, t.score, orjson.dumps(t.evidence).decode()) for a in rows for t in a.tags]
             if tags:
                 cur.executemany(self.insert_tag, tags)
-            self.conn.commit()
+            stories = [(a.story_id, a.id, stored_at) for a in rows if a.story_id]
+            if stories:  # the first article stored under a story id stays its first
+                cur.executemany(self.insert_story, stories)
+            conn.commit()
         except BaseException:
-            self.conn.rollback()
+            if not getattr(conn, "broken", False):  # a lost connection has nothing to roll back
+                conn.rollback()
             raise
         finally:
             cur.close()
-        return UpsertResult(inserted=len(ids) - len(existing), updated=len(existing))
+        return UpsertResult(
+            inserted=len(ids) - len(existing), updated=len(existing),
+            exact_duplicates=decided.exact, near_duplicates=decided.near,
+            stories_new=decided.new, stories_joined=decided.joined,
+        )
 
     def _query(self, query: str, params: Sequence = ()) -> list[tuple]:
-        cur = self.conn.cursor()
+        cur = self._connection().cursor()
         try:
             cur.execute(self._sql(query), params)
             rows = cur.fetchall()
@@ -74,20 +126,61 @@ class SqlStore:
         self.conn.commit()  # end the read transaction (PostgreSQL opens one per query)
         return rows
 
-    def list_articles(self, *, tag: str | None = None, limit: int | None = None) -> list[dict]:
-        where, params = "", []
+    def list_articles(
+        self,
+        *,
+        tag: str | None = None,
+        query: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        source: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
+        """Articles newest first (by publication, else storing time); with `query`, best match first.
+
+        since/until are epoch seconds (until excluded). `query` is words, "phrases" and -words
+        (services/sink/search.py); raises ValueError when it holds nothing to search for.
+        """
+        sources, where, params, order = "articles", [], [], NEWEST_FIRST
+        if query is not None:
+            sources, where, params, order = self._search(parse_query(query))
         if tag:
-            where = "WHERE id IN (SELECT article_id FROM article_tags WHERE tag = ?)"
+            where.append("articles.id IN (SELECT article_id FROM article_tags WHERE tag = ?)")
             params.append(tag)
-        query = (
-            f"SELECT {', '.join(COLUMNS)} FROM articles {where} "
-            "ORDER BY published_at IS NULL, published_at DESC, stored_at DESC, id"
-        )
+        if source:
+            where.append("articles.source = ?")
+            params.append(source)
+        if since is not None:
+            where.append(f"{WHEN} >= ?")
+            params.append(float(since))
+        if until is not None:
+            where.append(f"{WHEN} < ?")
+            params.append(float(until))
+        sql = f"SELECT {SELECTED} FROM {sources}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {order}"
         if limit is not None:
-            query += " LIMIT ?"
+            sql += " LIMIT ?"
             params.append(int(limit))
-        rows = [dict(zip(COLUMNS, r)) for r in self._query(query, params)]
+        rows = [dict(zip(COLUMNS, r)) for r in self._query(sql, params)]
         return self._with_tags(rows)
+
+    def _search(self, query) -> tuple[str, list[str], list, str]:
+        """FROM, WHERE, parameters and ORDER BY of a full-text search, for this dialect."""
+        if self.dialect == "sqlite":
+            return (
+                "articles_fts JOIN articles ON articles.rowid = articles_fts.rowid",
+                ["articles_fts MATCH ?"],
+                [fts5_match(query)],
+                f"bm25(articles_fts, 10.0, 1.0), {NEWEST_FIRST}",  # a title hit weighs 10 body hits
+            )
+        return (
+            "articles, websearch_to_tsquery('english', ?) AS q",
+            ["articles.search @@ q"],
+            [websearch_text(query)],
+            f"ts_rank(articles.search, q) DESC, {NEWEST_FIRST}",
+        )
 
     def get_article(self, article_id: str) -> dict | None:
         rows = self._query(f"SELECT {', '.join(COLUMNS)} FROM articles WHERE id = ?", [article_id])
@@ -145,14 +238,25 @@ class SqlStore:
 
 def _row(a: Article, stored_at: float) -> tuple:
     return (
-        a.id, a.url, a.source, a.title, a.text, a.published_at, a.fetched_at, stored_at, a.language,
-        a.dateline, orjson.dumps(a.authors).decode(), a.duplicate_of, a.story_id, a.taxonomy_version, a.content_hash,
+        a.id, a.url, a.source, _text(a.title), _text(a.text), a.published_at, a.fetched_at, stored_at, a.language,
+        _text(a.dateline), orjson.dumps(a.authors).decode(), a.duplicate_of, a.story_id, a.taxonomy_version,
+        a.content_hash, iso_to_epoch(a.published_at),
     )
+
+
+def _text(value: str | None) -> str | None:
+    """Without NUL characters, which PostgreSQL refuses in text (a whole batch would fail on one)."""
+    return value.replace("\x00", "") if value and "\x00" in value else value
 
 
 def _chunks(items: list, size: int):
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+MIGRATION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+)
 
 
 def open_sqlite(path: str) -> SqlStore:
@@ -161,17 +265,20 @@ def open_sqlite(path: str) -> SqlStore:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    (current,) = conn.execute("PRAGMA user_version").fetchone()
-    for version, statements in MIGRATIONS:
-        if version > current:
-            with conn:
-                conn.execute("BEGIN IMMEDIATE")  # one migrating process at a time
-                (current,) = conn.execute("PRAGMA user_version").fetchone()
-                if version > current:
-                    for statement in statements:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {int(version)}")
-    return SqlStore(conn, "?")
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")  # one migrating process at a time
+        conn.execute(MIGRATION_TABLE)
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        (legacy,) = conn.execute("PRAGMA user_version").fetchone()
+        if not done and legacy:  # a database from before schema_migrations counted in user_version
+            done = {v for v, _ in MIGRATIONS if v <= legacy}
+            conn.executemany("INSERT INTO schema_migrations VALUES (?, ?)", [(v, time.time()) for v in done])
+        for version, statements in MIGRATIONS:
+            if version not in done:
+                for statement in statements_for(statements, "sqlite"):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
+    return SqlStore(conn, "sqlite")
 
 
 MIGRATION_LOCK = 7_318_224  # any constant: pg_advisory_xact_lock key for newsflow migrations
@@ -187,7 +294,7 @@ def open_postgres(url: str) -> SqlStore:
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         for version, statements in MIGRATIONS:
             if version not in done:
-                for statement in statements:
+                for statement in statements_for(statements, "postgresql"):
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-    return SqlStore(conn, "%s")
+    return SqlStore(conn, "postgresql", reconnect=lambda: psycopg.connect(url))

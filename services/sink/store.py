@@ -1,7 +1,8 @@
 """Where articles are stored: SQLite (the embedded default) or PostgreSQL, behind one interface.
 
-Both speak the same SQL except for placeholders and how migrations are locked; the upsert is
-`INSERT … ON CONFLICT (id) DO UPDATE`, so a replayed article updates its row, never adds one.
+Both speak the same SQL except for placeholders, how migrations are locked and full-text
+search (SQLite FTS5, PostgreSQL tsvector); the upsert is `INSERT … ON CONFLICT (id) DO UPDATE`,
+so a replayed article updates its row and its tags, never adds a row.
 """
 from __future__ import annotations
 
@@ -16,11 +17,26 @@ from shared.schema import Article
 class UpsertResult:
     inserted: int
     updated: int
+    # Of the inserted articles (services/sink/dedup.py): exact and near duplicates of a stored
+    # article, and the others: the first of a new story, or joining a story already stored.
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
+    stories_new: int = 0
+    stories_joined: int = 0
 
 
 class Store(Protocol):
     def upsert(self, articles: Sequence[Article]) -> UpsertResult: ...
-    def list_articles(self, *, tag: str | None = None, limit: int | None = None) -> list[dict]: ...
+    def list_articles(
+        self,
+        *,
+        tag: str | None = None,
+        query: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        source: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict]: ...
     def get_article(self, article_id: str) -> dict | None: ...
     def count(self) -> int: ...
     def tag_counts(self) -> dict[str, int]: ...

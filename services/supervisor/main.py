@@ -7,6 +7,7 @@ the poller published, prints a summary and stops.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -34,6 +35,7 @@ SERVICES = ("poller", "cleaner", "tagger", "sink")
 DRAIN_CHECKS = (("cleaner", "raw"), ("tagger", "clean"), ("sink", "tagged"))
 MAX_BACKOFF_S = 30.0
 STALL_TIMEOUT_S = 300.0
+ENDPOINTS_FILE = "endpoints.json"  # in the data dir: where `newsflow status` finds each /metrics
 
 
 class GaveUp(RuntimeError):
@@ -78,6 +80,7 @@ class Supervisor:
         self.stopping = threading.Event()
         self.lock = threading.RLock()  # the control channel's threads and the watch loop share children
         self.control: ControlServer | None = None
+        self.endpoints_file: Path | None = None
 
     # -- start and stop ------------------------------------------------------------------
 
@@ -98,6 +101,21 @@ class Supervisor:
             child.start()
         self.control = ControlServer(self, data_dir)
         self.control.start()
+        self._write_endpoints(data_dir / ENDPOINTS_FILE)
+
+    def _write_endpoints(self, path: Path) -> None:
+        """Tell `newsflow status` (and tests) where this run's broker and /metrics are."""
+        host = self.settings.metrics_host
+        host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        doc = {
+            "pid": os.getpid(),
+            "kafka_bootstrap": self.settings.kafka_bootstrap,
+            "metrics": {c.name: f"http://{host}:{c.metrics_port}/metrics" for c in self.children},
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        tmp.replace(path)
+        self.endpoints_file = path
 
     def _child(self, name: str, index: int, data_dir: Path) -> Child:
         base = self.settings.metrics_base_port
@@ -124,6 +142,8 @@ class Supervisor:
     def stop(self) -> None:
         if self.control:
             self.control.stop()
+        if self.endpoints_file:
+            self.endpoints_file.unlink(missing_ok=True)
         running = [c for c in self.children if c.process and c.process.poll() is None]
         for child in running:
             child.process.terminate()

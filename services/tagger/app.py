@@ -25,8 +25,8 @@ def routes(settings: Settings, article: Article) -> list[str]:
 
 
 def build(settings: Settings, taxonomy: Taxonomy, registry: CollectorRegistry | None = None):
-    app = make_app(settings, "tagger")
     metrics = TaggerMetrics(registry or CollectorRegistry(), taxonomy.version)
+    app = make_app(settings, "tagger", metrics)
     source = raw_topic(app, settings.clean_topic)
     dlq = raw_topic(app, settings.dlq_topic)
     outputs: dict = {}  # topic name -> Faust topic; a reloaded taxonomy brings new tags

@@ -5,7 +5,7 @@ from shared.metrics import StageMetrics
 
 class TaggerMetrics(StageMetrics):
     def __init__(self, registry: CollectorRegistry, taxonomy_version: str):
-        super().__init__("tagger", registry)
+        super().__init__("tagger", registry, consumes=True)
         self.articles_tagged = Counter(
             "newsflow_articles_tagged_total", "Articles that got a tag, by tag.", ["tag"], registry=registry
         )

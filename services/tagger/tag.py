@@ -10,6 +10,7 @@ from services.tagger.taxonomy import Taxonomy, Topic
 from shared.schema import Article, Tag
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+|\n+")
+PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 @dataclass
@@ -36,8 +37,15 @@ def _sentence_bounds(text: str, pos: int) -> tuple[int, int]:
     return start, end_match.start() if end_match else len(text)
 
 
+def _paragraph_of(text: str) -> callable:
+    breaks = [m.start() for m in PARAGRAPH_BREAK.finditer(text)]
+    return lambda pos: sum(1 for b in breaks if b < pos)
+
+
 def _judge(topic: Topic, text: str, where: str, verdict: TopicVerdict, repeats: Counter) -> None:
     vetoes = [m.span() for m in topic.veto.finditer(text)] if topic.veto else []
+    paragraph = _paragraph_of(text)
+    vetoed_paragraphs: set[int] = set()
     for match in topic.matcher.finditer(text):
         term = topic.terms[match.lastindex - 1]
         start, end = match.span()
@@ -45,6 +53,13 @@ def _judge(topic: Topic, text: str, where: str, verdict: TopicVerdict, repeats: 
         veto = next(((vs, ve) for vs, ve in vetoes if vs < end and start < ve), None)
         if veto:
             item["veto"] = text[veto[0]:veto[1]]
+            verdict.vetoed.append(item)
+            vetoed_paragraphs.add(paragraph(start))
+            continue
+        # "a weather balloon ... the balloon burst": an ambiguous word soon after a vetoed
+        # phrase (same or next paragraph) is taken to mean the same thing.
+        if term.ambiguous and {paragraph(start), paragraph(start) - 1} & vetoed_paragraphs:
+            item["veto"] = "(refers to a vetoed mention before it)"
             verdict.vetoed.append(item)
             continue
         if term.ambiguous:

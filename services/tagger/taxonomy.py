@@ -47,12 +47,23 @@ def phrase_regex(text: str) -> str:
     return r"(?<!\w)" + r"[\s-]+".join(words) + r"(?!\w)"
 
 
-def _alternation(items: list[str], where: str) -> re.Pattern | None:
+def _alternation(items: list, where: str) -> re.Pattern | None:
+    """Context or veto entries: phrases (strings) or `{pattern: regex}`, one case-insensitive alternation."""
     if not items:
         return None
-    if not all(isinstance(i, str) and i.strip() for i in items):
-        raise TaxonomyError(f"{where}: every entry must be a non-empty string")
-    return re.compile("|".join(phrase_regex(i) for i in sorted(items, key=len, reverse=True)), re.IGNORECASE)
+    sources = []
+    for item in items:
+        if isinstance(item, str) and item.strip():
+            sources.append((len(item), phrase_regex(item)))
+        elif isinstance(item, dict) and set(item) == {"pattern"} and isinstance(item["pattern"], str):
+            try:
+                re.compile(item["pattern"])
+            except re.error as exc:
+                raise TaxonomyError(f"{where}: bad pattern {item['pattern']!r}: {exc}") from None
+            sources.append((len(item["pattern"]), rf"(?<!\w)(?:{item['pattern']})(?!\w)"))
+        else:
+            raise TaxonomyError(f"{where}: an entry is a non-empty phrase or {{pattern: regex}}, not {item!r}")
+    return re.compile("|".join(src for _, src in sorted(sources, key=lambda s: s[0], reverse=True)), re.IGNORECASE)
 
 
 def _term(entry, kind: str, where: str) -> tuple[Term, str]:

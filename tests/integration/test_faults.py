@@ -58,7 +58,7 @@ def test_garbage_on_raw_is_dead_lettered_and_the_rest_stored(settings, tmp_path)
     assert f"dead-lettered this run: {settings.partitions}" in done.stdout
 
 
-@pytest.mark.parametrize("victim", ["cleaner", "tagger", "sink"])
+@pytest.mark.parametrize("victim", ["poller", "cleaner", "tagger", "sink"])
 def test_kill_9_mid_run_loses_and_doubles_nothing(settings, tmp_path, victim):
     total = 4000
     urls = write_jsonl(tmp_path / "bulk.jsonl", total)
@@ -70,9 +70,9 @@ def test_kill_9_mid_run_loses_and_doubles_nothing(settings, tmp_path, victim):
         )
     try:
         pid, port = wait_until(lambda: started_pids(log_path.read_text()).get(victim), 60, what=f"{victim} start")
+        progress = "newsflow_messages_out_total" if victim == "poller" else "newsflow_messages_in_total"
         consumed = wait_until(
-            lambda: metric_value(port, "newsflow_messages_in_total"), 120, interval_s=0.02,
-            what=f"{victim} consuming",
+            lambda: metric_value(port, progress), 120, interval_s=0.02, what=f"{victim} at work",
         )
         os.kill(pid, signal.SIGKILL)
         assert 0 < consumed < total, "the kill must land in the middle of the run"

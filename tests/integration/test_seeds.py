@@ -63,6 +63,42 @@ def test_seed_articles_are_stored_clean_and_tagged(seeded):
     assert "You might also like" not in arts["004"]["text"]
 
 
+def test_seed_stories_and_no_duplicates(seeded):
+    """001 rewrites 000: one story. 002, 003 and 004 are related events, each a story of its own."""
+    _, env, db, _ = seeded
+    arts = _articles(db, env)
+    assert all(r["duplicate_of"] is None for r in arts.values())
+    assert arts["000"]["story_id"] == arts["001"]["story_id"] in (arts["000"]["id"], arts["001"]["id"])
+    stories = [arts[k]["story_id"] for k in ("000", "002", "003", "004")]
+    assert len(set(stories)) == 4
+    for k in ("002", "003", "004"):
+        assert arts[k]["story_id"] == arts[k]["id"]
+
+
+def test_a_syndicated_copy_is_a_duplicate_of_whichever_was_stored_first(seeds, tmp_path):
+    """Seeds plus a copy of 000 under another name, headline and a credit line, through the broker."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for path in seeds.glob("*.txt"):
+        (folder / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    original = next(seeds.glob("000_*.txt")).read_text(encoding="utf-8").strip().split("\n", 1)[1]
+    (folder / "005_copy.txt").write_text(
+        "Sullivan: Biden wants military ties with China back\n" + original + "\n\n(Reporting by the wire desk)\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+    env["NEWSFLOW_DATA_DIR"] = str(tmp_path / "data")
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    done = newsflow("run", "--once", "--ingest", str(folder), "--db", db, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    arts = _articles(db, env)
+    pair = {arts["000"]["id"], arts["005"]["id"]}
+    dups = [arts[k] for k in ("000", "005") if arts[k]["duplicate_of"]]
+    assert len(dups) == 1 and dups[0]["duplicate_of"] in pair - {dups[0]["id"]}
+    assert arts["000"]["story_id"] == arts["005"]["story_id"] == arts["001"]["story_id"]
+    assert sum(1 for r in arts.values() if r["duplicate_of"]) == 1
+
+
 def test_running_once_again_stores_each_article_once(seeded):
     from tests.conftest import SEEDS
 

@@ -112,6 +112,11 @@ def test_empty_text_is_an_error():
         ("Nov. 13, 2023", "2023-11-13T00:00:00+00:00"),
         ("Posted on 3 March 2024 at 10:15 pm", "2024-03-03T22:15:00+00:00"),
         ("Published: 2024-05-01T09:00:00+02:00", "2024-05-01T07:00:00+00:00"),
+        ("Monday, November 13, 2023 10:05 AM ET", "2023-11-13T15:05:00+00:00"),
+        ("November 13th, 2023 at 4:05 p.m. EST", "2023-11-13T21:05:00+00:00"),
+        ("Tue 14 Nov 2023 08.30 GMT", "2023-11-14T08:30:00+00:00"),
+        ("Updated: 13.11.2023 14:30", "2023-11-13T14:30:00+00:00"),
+        ("Published 2023/11/13", "2023-11-13T00:00:00+00:00"),
     ],
 )
 def test_date_forms(line, expected):
@@ -127,3 +132,75 @@ def test_an_entry_date_is_kept():
     a = clean_article(article("Published: November 13, 2023\nBody text.", published_at="2024-01-01T00:00:00+00:00"))
     assert a.published_at == "2024-01-01T00:00:00+00:00"
     assert a.text == "Body text."
+
+
+def test_unicode_is_normalised_and_mojibake_repaired():
+    text = "Cafe\u0301 owners\u00ad say\u200b the minister\u00e2\u20ac\u2122s plan\ufeff is late.\r\nSecond line."
+    a = clean_article(article("Title here\n" + text))
+    assert a.text == "Caf\u00e9 owners say the minister\u2019s plan is late.\n\nSecond line."
+
+
+def test_html_snippet_widgets_are_dropped_by_class():
+    snippet = (
+        '<p>The harbour reopened on Tuesday.</p><div class="share-buttons"><a>Facebook</a><a>X</a></div>'
+        '<p>Crews returned before dawn.</p><aside class="related-links"><a>Taiwan votes</a></aside>'
+        '<figure><img src="x.jpg"><figcaption class="photo-credit">Photo: Jane Roe</figcaption></figure>'
+    )
+    a = clean_article(article(snippet, "text/html", title="Harbour reopens"))
+    assert a.text == "The harbour reopened on Tuesday.\n\nCrews returned before dawn."
+
+
+def test_a_whole_page_gives_its_title_date_and_authors_when_the_entry_has_none():
+    body = " ".join(["The council approved the harbour budget after a long debate that ran late."] * 5)
+    page = (
+        '<html><head><title>Budget passes | Example News</title>'
+        '<meta property="og:title" content="Harbour budget passes">'
+        '<meta name="author" content="Jane Roe">'
+        '<meta property="article:published_time" content="2024-02-03T10:00:00+00:00"></head>'
+        f'<body><article><h1>Harbour budget passes</h1><p>{body}</p><p>{body}</p></article></body></html>'
+    )
+    a = clean_article(article(page, "text/html"))
+    assert a.title == "Harbour budget passes"
+    assert a.published_at.startswith("2024-02-03")
+    assert a.authors == ["Jane Roe"]
+    assert a.text.startswith("The council approved")
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "Follow Jane Smith on Twitter", "Read more: Taiwan votes in close race", "John Doe/Getty Images",
+        "(AP Photo/Mark Lennihan)", "Photograph: Harbour Photo Agency", "Story continues below advertisement",
+        "Sign up to our daily newsletter", "Join our WhatsApp channel for updates",
+    ],
+)
+def test_widget_and_credit_lines_go(junk):
+    text = f"Harbour news\nThe harbour reopened on Tuesday.\n{junk}\nCrews returned before dawn."
+    assert clean_article(article(text)).text == "The harbour reopened on Tuesday.\n\nCrews returned before dawn."
+
+
+def test_sentences_that_look_like_credits_stay():
+    text = "Harbour news\nThe mayor told AFP the harbour was open.\nPhotographers filled the quay, said the mayor."
+    assert "told AFP" in clean_article(article(text)).text
+
+
+def test_a_byline_becomes_the_authors():
+    a = clean_article(article("Harbour news\nBy Maria Lopez and Chen Wei\nThe harbour reopened on Tuesday."))
+    assert a.authors == ["Maria Lopez", "Chen Wei"]
+    assert a.text == "The harbour reopened on Tuesday."
+
+
+@pytest.mark.parametrize("marker", ["Top stories", "More from Example News", "Recommended for you", "Related"])
+def test_tails_after_a_marker_are_cut(marker):
+    story = "\n".join(f"Paragraph {i} of the harbour story." for i in range(8))
+    tail = f"{marker}\nTaiwan election result\nSpy balloon over Hawaii"
+    a = clean_article(article(f"Harbour news\n{story}\n{tail}"))
+    assert a.text.endswith("Paragraph 7 of the harbour story.") and "Taiwan" not in a.text
+
+
+def test_a_trailing_list_of_bare_headlines_is_cut_but_a_list_in_the_story_stays():
+    body = "A bakery in Stroud won the national sourdough prize on Tuesday.\n\nThe owners will buy a second oven.\n\n"
+    tail = "Taiwan's president visits Pacific allies\nSpy balloon spotted over Hawaii\nMilitary hotline silent as tensions rise"
+    assert clean_article(article("Bakery wins\n" + body + tail)).text.endswith("a second oven.")
+    listed = body + "What they will buy:\n\nA second oven for the bakery\nTwo new delivery vans\nA bigger shop front"
+    assert clean_article(article("Bakery wins\n" + listed)).text.endswith("A bigger shop front")

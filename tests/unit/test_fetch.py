@@ -24,9 +24,9 @@ def server():
 
 def get(server, path, **kw):
     async def go():
-        async with make_client(read_timeout_s=kw.pop("read_timeout_s", 5)) as client:
+        async with make_client(read_timeout_s=kw.pop("read_timeout_s", 5), allow_hosts=kw.pop("allow", LOCAL)) as client:
             return await fetch(client, server.url(path), total_timeout_s=kw.pop("total", 5),
-                               max_bytes=kw.pop("max_bytes", 100_000), allow_hosts=kw.pop("allow", LOCAL), **kw)
+                               max_bytes=kw.pop("max_bytes", 100_000), **kw)
     return asyncio.run(go())
 
 
@@ -93,6 +93,16 @@ def test_guard_refuses_non_public_addresses(url):
         asyncio.run(check_url(url, frozenset()))
 
 
+@pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data", "http://10.0.0.1/feed",
+                                    "http://[::ffff:10.0.0.1]/feed", "http://100.64.0.1/x"])
+def test_redirect_to_a_private_address_is_refused(server, target):
+    # 127.0.0.1 is allowed (the test server), the redirect's target is not: refused before connecting.
+    server.routes["/to-private"] = lambda h: Reply(302, headers={"Location": target})
+    with pytest.raises(FetchError, match="non-public") as info:
+        get(server, "/to-private")
+    assert info.value.outcome == "refused"
+
+
 def test_guard_lets_configured_hosts_through():
     asyncio.run(check_url("http://127.0.0.1/x", parse_allowed("127.0.0.1")))
     asyncio.run(check_url("http://10.1.2.3/x", parse_allowed("10.0.0.0/8")))
@@ -118,3 +128,17 @@ def test_schedule_backoff_hints_and_jitter():
     jittered = {round(next_delay(error_count=0, interval_s=900, max_backoff_s=1e5, rng=rng)) for _ in range(20)}
     assert len(jittered) > 10 and all(810 <= d <= 990 for d in jittered)
     assert max_age_s("public, max-age=300") == 300 and max_age_s(None) is None
+
+
+def test_a_name_resolving_to_a_private_address_is_refused_by_the_resolver(server):
+    server.routes["/named"] = lambda h: Reply(200, RSS)
+    port = server.httpd.server_address[1]
+
+    async def go(allow):
+        async with make_client(allow_hosts=allow) as client:
+            return await fetch(client, f"http://localhost:{port}/named", total_timeout_s=5, max_bytes=10_000)
+
+    with pytest.raises(FetchError, match="localhost at non-public address") as info:
+        asyncio.run(go(frozenset()))
+    assert info.value.outcome == "refused"
+    assert asyncio.run(go(parse_allowed("localhost"))).body == RSS

@@ -45,6 +45,11 @@ def test_yaml_feed_errors_name_the_file_and_entry(tmp_path):
     bad.write_text("- {url: https://example.org/a.xml, colour: red}\n")
     with pytest.raises(FeedsFileError, match="unknown key"):
         load_feeds(bad)
+    for entry, message in [("{url: x.xml, name: off}", "quote it"), ("{url: x.xml, interval: soon}", "interval must be"),
+                           ("{url: x.xml, enabled: 'no'}", "enabled must be true or false")]:
+        bad.write_text(f"- {entry}\n")
+        with pytest.raises(FeedsFileError, match=message):
+            load_feeds(bad)
 
 
 def test_yaml_options_and_bare_urls(tmp_path):
@@ -88,6 +93,12 @@ def test_html_page_and_empty_body_are_not_feeds():
         parse_feed(feed, b"<!DOCTYPE html><html><body><p>Moved</p></body></html>", 0)
     with pytest.raises(FeedParseError, match="empty"):
         parse_feed(feed, b"  ", 0)
+
+
+def test_a_feed_that_crashes_feedparser_is_a_parse_error():
+    body = b"<rss version='2.0'><channel><item><title>A &#xD83D; b</title></item></channel></rss>"
+    with pytest.raises(FeedParseError, match="feedparser failed: UnicodeEncodeError"):
+        parse_feed(Feed("x", "https://example.org/feed"), body, 0)
 
 
 def test_malformed_feed_still_yields_recoverable_entries():
@@ -155,15 +166,27 @@ def test_jsonl_html_and_bad_files(tmp_path):
 
 def test_state_remembers_published_entries_across_reopen(tmp_path):
     state = PollerState(tmp_path / "p.db")
-    assert state.is_new_or_changed("f", "a", "h1")
-    state.mark_published("f", [("a", "h1")])
+    assert state.known("f") == {}
+    state.mark_seen("f", [("a", "h1")])
     state.record_error("f", "HTTP 500")
     state.record_error("f", "HTTP 500")
     state.close()
     state = PollerState(tmp_path / "p.db")
-    assert not state.is_new_or_changed("f", "a", "h1")
-    assert state.is_new_or_changed("f", "a", "h2")  # changed content: a new revision
+    assert state.known("f") == {"a": "h1"}  # the poller compares the entry's hash with this
     assert state.health("f")["error_count"] == 2
     state.record_success("f")
     assert state.health("f")["error_count"] == 0
+    state.close()
+
+
+def test_seen_ids_are_bounded_and_the_longest_unlisted_go_first(tmp_path):
+    state = PollerState(tmp_path / "p.db")
+    state.mark_seen("f", [("old", "h"), ("a", "h")], bound=3)
+    time.sleep(0.01)
+    state.mark_seen("f", [("b", "h")], bound=3)
+    time.sleep(0.01)
+    state.mark_seen("f", [("c", "h")], ["old"], bound=3)  # "old" is still listed by the feed: kept
+    assert sorted(state.known("f")) == ["b", "c", "old"]
+    state.mark_seen("g", [("x", "h")], bound=3)
+    assert sorted(state.known("f")) == ["b", "c", "old"] and list(state.known("g")) == ["x"]
     state.close()

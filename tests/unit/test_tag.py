@@ -59,6 +59,14 @@ def test_seed_tags(prefix, expected):
         ("The US-China military hotline was restored.", {"hotline"}),
         ("Both sides agreed on restoring direct military communication channels.", {"hotline"}),
         ("Officials kept open lines of communication, a diplomat said.", set()),
+        ("Pupils launched a weather balloon with a military pilot.\n\nThe balloon burst at 30 km, the military pilot said.", set()),
+        ("China said the balloon shot down by the US military was a weather balloon; US officials called it a spy balloon.", {"balloon"}),
+        ("Families in Beijing released balloons to mark the Chinese new year.", set()),
+        ("Fighter jets tracked a balloon over the Yukon.", {"balloon"}),
+        ("The state opened a hotline for voters, with lawyers from a defence fund.", set()),
+        ("The hotline for military veterans in crisis will take texts.", set()),
+        ("They set up a secure telephone link between their defence ministries.", {"hotline"}),
+        ("A stall sells Taiwanese-style fried chicken in Leeds.", set()),
     ],
 )
 def test_traps_and_positives(text, expected):
@@ -123,3 +131,24 @@ def test_broken_taxonomy_files_are_clear_errors(tmp_path, body, message):
     with pytest.raises(TaxonomyError, match=message) as info:
         load_taxonomy(path)
     assert str(path) in str(info.value)
+
+
+def test_veto_and_context_entries_may_be_patterns(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(textwrap.dedent("""
+        version: "1"
+        topics:
+          strike:
+            threshold: 1
+            phrases: [{text: strike, ambiguous: true}]
+            context: [{pattern: 'union|workers?'}]
+            veto: [{pattern: 'lucky strikes?|strike (?:a|the) (?:balance|deal)'}]
+    """))
+    taxonomy = load_taxonomy(path)
+    assert [t.name for t in tag_text(None, "Workers began a strike on Monday.", taxonomy)] == ["strike"]
+    assert tag_text(None, "The union hopes to strike a deal.", taxonomy) == []
+    assert tag_text(None, "A strike in the second half won it.", taxonomy) == []
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('version: "1"\ntopics:\n  x:\n    threshold: 1\n    phrases: [a]\n    veto: [{pattern: "(x"}]\n')
+    with pytest.raises(TaxonomyError, match="bad pattern"):
+        load_taxonomy(bad)

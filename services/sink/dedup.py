@@ -1,0 +1,213 @@
+"""Duplicates and stories: signatures of an article's clean text, similarity, the decision.
+
+Pure: no database, no Kafka. The sink (services/sink/dedup_index.py) looks candidates up in its
+index tables and calls `decide` inside the transaction that stores the articles.
+
+Method and thresholds:
+- exact duplicate: the same words in the same order (case, spacing and punctuation aside),
+  whatever the URL or title: one hash of the normalised text.
+- near duplicate (a syndicated copy with small edits, a credit line, another headline): the
+  Jaccard similarity of the texts' 5-word shingles, estimated with a 60-value MinHash, is at least
+  NEAR_THRESHOLD. Candidates come from LSH over BANDS bands of ROWS values each: two texts with a
+  Jaccard of 0.5 meet in at least one band with probability 1-(1-0.5^3)^20 = 0.93, 0.6 gives 0.99.
+- same story (a rewrite: other sentences, the same people, places and rare words): the
+  similarity of the two texts' weighted word vectors is at least STORY_THRESHOLD, both with the
+  most similar candidate and with the first article of that candidate's story (ROOT_THRESHOLD),
+  so a story does not drift from link to link. A word weighs (1 + log tf) * idf^2, where idf is
+  how rare the word is in the language at large (wordfreq's Zipf scale: 7 - zipf, so "the"
+  weighs nothing and a surname a lot); the vector keeps the TOP_TERMS heaviest words. The
+  similarity is a cosine in which one word contributes at most TERM_CAP: two reports that share
+  one rare name (the same club, the same "hotline") are not one story unless they share several.
+  Candidates are stored articles within STORY_WINDOW_DAYS that share at least MIN_SHARED_KEYS
+  of the KEY_TERMS heaviest words.
+"""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+import re
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from datasketch import MinHash
+from wordfreq import available_languages, zipf_frequency
+
+SHINGLE_WORDS = 5
+BANDS, ROWS = 20, 3
+NUM_PERM = BANDS * ROWS
+MINHASH_SEED = 20231113  # fixed forever: stored signatures must stay comparable with new ones
+NEAR_THRESHOLD = 0.5
+STORY_THRESHOLD = 0.36
+ROOT_THRESHOLD = 0.25
+TERM_CAP = 0.1
+TOP_TERMS = 60
+KEY_TERMS = 12
+MIN_SHARED_KEYS = 2
+STORY_WINDOW_DAYS = 14
+MAX_IDF = 7.0  # a word wordfreq does not know (a rare name) weighs as much as the rarest it knows
+
+WORD = re.compile(r"[^\W_]+(?:['’][^\W\d_]+)*")
+MINHASH_SCHEME = "affine32"  # pinned with the seed: a new default in datasketch must not change signatures
+_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, scheme=MINHASH_SCHEME)
+_SHINGLE_MULT = np.uint64(0x9E3779B97F4A7C15)
+_KNOWN_LANGUAGES = set(available_languages())
+
+
+@dataclass(frozen=True)
+class Signature:
+    text_hash: str
+    minhash: tuple[int, ...]  # NUM_PERM values, each < 2**32
+    bands: tuple[int, ...]  # BANDS keys for the LSH index (signed 63-bit)
+    terms: dict[str, float]  # word -> weight, unit length
+    keys: tuple[str, ...]  # the KEY_TERMS heaviest words, heaviest first
+    day: int  # days since 1970-01-01 of the publication (or storage) time
+
+
+@dataclass(frozen=True)
+class Known:
+    """An article already in the index, as far as a decision needs it."""
+
+    id: str
+    root_id: str  # the original it duplicates, or itself
+    story_id: str
+    minhash: tuple[int, ...]
+    terms: dict[str, float]
+    story_terms: dict[str, float] | None = None  # the story's first article's, when it is another
+
+
+@dataclass(frozen=True)
+class Decision:
+    duplicate_of: str | None
+    story_id: str
+    kind: str  # "exact" | "near" (a duplicate) | "joined" (an existing story) | "new" (a story of its own)
+    similarity: float
+    matched: str | None  # the article it was matched with
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower().replace("’", "'"))
+
+
+def text_hash(tokens: list[str]) -> str:
+    return hashlib.sha256(" ".join(tokens).encode()).hexdigest()[:32]
+
+
+def minhash(tokens: list[str]) -> tuple[int, ...]:
+    """MinHash of the 5-word shingles; each shingle is hashed from its words' CRC32s, in numpy."""
+    if not tokens:
+        return tuple(int(v) for v in _TEMPLATE.hashvalues)
+    word_hashes = np.fromiter((zlib.crc32(w.encode()) for w in tokens), dtype=np.uint64, count=len(tokens))
+    n = max(1, len(tokens) - SHINGLE_WORDS + 1)
+    shingles = np.zeros(n, dtype=np.uint64)
+    for i in range(min(SHINGLE_WORDS, len(tokens))):
+        shingles = shingles * _SHINGLE_MULT + word_hashes[i:i + n]  # wraps mod 2**64 on purpose
+    shingles = (shingles >> np.uint64(17)) & np.uint64(0xFFFFFFFF)
+    sketch = MinHash(num_perm=NUM_PERM, hashfunc=int, permutations=_TEMPLATE.permutations, scheme=MINHASH_SCHEME)
+    sketch.update_batch(shingles.tolist())
+    return tuple(int(v) for v in sketch.hashvalues)
+
+
+def band_keys(values: tuple[int, ...]) -> tuple[int, ...]:
+    keys = []
+    for band in range(BANDS):
+        chunk = values[band * ROWS:(band + 1) * ROWS]
+        digest = hashlib.blake2b(repr((band, chunk)).encode(), digest_size=8).digest()
+        keys.append(int.from_bytes(digest, "big") >> 1)  # fits a signed BIGINT
+    return tuple(keys)
+
+
+@lru_cache(maxsize=200_000)
+def idf(word: str, language: str) -> float:
+    zipf = zipf_frequency(word, language)
+    return MAX_IDF if zipf <= 0 else max(0.0, MAX_IDF - zipf)
+
+
+def _stem(word: str) -> str:
+    """Crude suffix folding so that "talks"/"talk" and "miscalculations"/"miscalculation" meet."""
+    if word.endswith("'s"):
+        word = word[:-2]
+    for suffix, keep in (("ies", 4), ("ing", 5), ("ed", 5), ("es", 4), ("s", 4)):
+        if word.endswith(suffix) and len(word) - len(suffix) >= keep and not word.endswith("ss"):
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+@lru_cache(maxsize=500_000)
+def _term(token: str, language: str) -> tuple[str, float] | None:
+    """(stem, weight) of a token, or None for one that cannot tell stories apart."""
+    if len(token) < 3 or not token.replace("'", "").isalpha():
+        return None
+    weight = idf(token.removesuffix("'s"), language) ** 2
+    return (_stem(token), weight) if weight > 0 else None
+
+
+def term_vector(tokens: list[str], language: str | None) -> dict[str, float]:
+    lang = language if language in _KNOWN_LANGUAGES else "en"
+    counts: Counter = Counter()
+    weight_of: dict[str, float] = {}
+    for token, n in Counter(tokens).items():
+        term = _term(token, lang)
+        if term is not None:
+            counts[term[0]] += n
+            weight_of.setdefault(term[0], term[1])
+    top = heapq.nlargest(TOP_TERMS, [((1 + math.log(n)) * weight_of[s], s) for s, n in counts.items()])
+    norm = math.sqrt(sum(w * w for w, _ in top)) or 1.0
+    return {s: round(w / norm, 5) for w, s in top}
+
+
+def signature(title: str | None, text: str, language: str | None, day: int) -> Signature:
+    body = words(text)
+    values = minhash(body)
+    terms = term_vector(words(title or "") + body, language)
+    return Signature(
+        text_hash=text_hash(body),
+        minhash=values,
+        bands=band_keys(values),
+        terms=terms,
+        keys=tuple(list(terms)[:KEY_TERMS]),
+        day=day,
+    )
+
+
+def near_similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """Estimated Jaccard similarity of two texts' shingle sets."""
+    return sum(x == y for x, y in zip(a, b)) / NUM_PERM
+
+
+def story_similarity(a: dict[str, float], b: dict[str, float]) -> float:
+    """Cosine of two unit vectors, each word's share capped at TERM_CAP."""
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(min(TERM_CAP, w * b[t]) for t, w in a.items() if t in b)
+
+
+def decide(article_id: str, sig: Signature, exact: list[Known], near: list[Known], story: list[Known]) -> Decision:
+    """Where a new article belongs, given the candidates its signature found in the index.
+
+    Candidates are ordered oldest first; on a tie the oldest wins, so the answer does not
+    depend on the order a database returned rows in.
+    """
+    if exact:
+        first = exact[0]
+        return Decision(first.root_id, first.story_id, "exact", 1.0, first.id)
+    best, best_sim = None, 0.0
+    for known in near:
+        sim = near_similarity(sig.minhash, known.minhash)
+        if sim >= NEAR_THRESHOLD and sim > best_sim:
+            best, best_sim = known, sim
+    if best is not None:
+        return Decision(best.root_id, best.story_id, "near", round(best_sim, 4), best.id)
+    for known in story:
+        sim = story_similarity(sig.terms, known.terms)
+        if sim < STORY_THRESHOLD or sim <= best_sim:
+            continue
+        if known.story_terms is not None and story_similarity(sig.terms, known.story_terms) < ROOT_THRESHOLD:
+            continue
+        best, best_sim = known, sim
+    if best is not None:
+        return Decision(None, best.story_id, "joined", round(best_sim, 4), best.id)
+    return Decision(None, article_id, "new", 0.0, None)
