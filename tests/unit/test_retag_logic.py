@@ -53,9 +53,12 @@ def test_the_window_is_paged_by_id_and_filtered_by_storage_time(store):
 def test_a_stored_row_becomes_the_clean_article_again(store):
     original = _article(1, "Taiwan and the strait.")
     store.upsert([original])
-    again = stored_article(store.get_article("a001"))
-    for name in ("id", "url", "source", "title", "text", "authors", "dateline", "language", "story_id", "fetched_at"):
+    row = store.get_article("a001")
+    again = stored_article(row)
+    for name in ("id", "url", "source", "title", "text", "authors", "dateline", "language", "fetched_at"):
         assert getattr(again, name) == getattr(original, name), name
+    # the sink's own decisions travel along, so the upsert keeps them
+    assert (again.story_id, again.duplicate_of) == (row["story_id"], row["duplicate_of"])
     assert again.content == original.text  # the raw content is not stored: the clean text stands in
 
 
