@@ -202,19 +202,22 @@ def _pipeline(name: str):
 
 
 def _millis(text: str | None, option: str) -> int | None:
-    from services.replay.times import BadTime, parse_time, to_millis
+    """A TIME argument in epoch milliseconds (Kafka's timestamps), read like `articles --since`."""
+    import time
+
+    from services.sink.search import parse_when
 
     if text is None:
         return None
     try:
-        return to_millis(parse_time(text))
-    except BadTime as exc:
+        return int(parse_when(text, time.time()) * 1000)
+    except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 @cli.command()
 @click.option("--stage", type=click.Choice(["cleaner", "tagger", "sink"]), required=True, help="The stage to move")
-@click.option("--from", "from_time", required=True, metavar="TIME", help="ISO 8601 or relative: 30m, 2h, 7d")
+@click.option("--from", "from_time", required=True, metavar="TIME", help="2024-05-01T10:00 (UTC unless a zone is given) or back from now: 30m, 2h, 7d")
 @click.option("--to", "to_time", metavar="TIME", help="Reprocess only up to this time; the stage stays where it is")
 @click.option("--execute", is_flag=True, help="Carry out the plan (without it, only print it)")
 def replay(stage, from_time, to_time, execute) -> None:
@@ -233,7 +236,7 @@ def replay(stage, from_time, to_time, execute) -> None:
 @cli.command()
 @click.option("--taxonomy", "taxonomy_file", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The new taxonomy file")
-@click.option("--since", metavar="TIME", help="Only articles stored since TIME (ISO 8601 or 30m, 2h, 7d)")
+@click.option("--since", metavar="TIME", help="Only articles stored since TIME (2024-05-01, 2024-05-01T10:00, 30m, 2h, 7d)")
 @click.option("--dry-run", is_flag=True, help="Print who would gain or lose which tag; change nothing")
 @click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True,
               help="Seconds to wait for the pipeline to store every article again")

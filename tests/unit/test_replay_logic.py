@@ -1,40 +1,13 @@
-"""Replay's pure parts: TIME arguments, the binary search over offsets, the plan, progress."""
+"""Replay's pure parts: the binary search over offsets, the plan, progress, the rate limit."""
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from services.replay.offsets import bisect_first
 from services.replay.plan import plan_partition, render, total
 from services.replay.progress import Progress
-from services.replay.times import BadTime, parse_time
-
-NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.mark.parametrize(
-    "text, back",
-    [("2h", timedelta(hours=2)), ("7d", timedelta(days=7)), ("30m", timedelta(minutes=30)),
-     ("45s", timedelta(seconds=45)), ("1w", timedelta(weeks=1)), ("1.5h", timedelta(minutes=90)), (" 2H ", timedelta(hours=2))],
-)
-def test_relative_times_count_back_from_now(text, back):
-    assert parse_time(text, NOW) == NOW - back
-
-
-def test_iso_times_keep_their_zone_and_naive_ones_are_local():
-    assert parse_time("2024-05-01T10:00:00Z", NOW) == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
-    assert parse_time("2024-05-01T10:00:00+02:00", NOW) == datetime(2024, 5, 1, 8, tzinfo=timezone.utc)
-    naive = parse_time("2024-05-01T10:00:00", NOW)
-    assert naive.tzinfo is not None
-    assert naive.replace(tzinfo=None) == datetime(2024, 5, 1, 10)
-
-
-@pytest.mark.parametrize("text", ["yesterday", "2h ago", "-2h", "2024-13-01", ""])
-def test_bad_times_say_what_is_accepted(text):
-    with pytest.raises(BadTime, match="ISO 8601"):
-        parse_time(text, NOW)
 
 
 def _log(stamps: dict[int, int]):
