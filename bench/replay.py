@@ -95,14 +95,15 @@ def bench_window(broker, work: Path, messages: int) -> dict:
 def run(args=None) -> dict:
     from services.broker.main import start_broker
 
-    files = getattr(args, "replay_files", None) or 10_000
+    quick = bool(getattr(args, "quick", False))
+    files, lookup, window = (1_000, 10_000, 1_000) if quick else (10_000, 100_000, 5_000)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         broker = start_broker(0, work / "broker.log")
         try:
             figures = {}
-            for name, bench, n in (("backfill", bench_backfill, files), ("lookup", bench_lookup, 100_000),
-                                   ("window", bench_window, 5_000)):
+            for name, bench, n in (("backfill", bench_backfill, files), ("lookup", bench_lookup, lookup),
+                                   ("window", bench_window, window)):
                 (work / name).mkdir()
                 figures.update(bench(broker, work / name, n))
             return figures
