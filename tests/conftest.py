@@ -43,6 +43,7 @@ def settings(broker, tmp_path) -> Settings:
         data_dir=tmp_path / "data",
         db_url=f"sqlite:///{tmp_path / 'news.db'}",
         partitions=3,
+        metrics_base_port=0,  # free ports: test runs side by side must not race for 9301-9304
     )
 
 
