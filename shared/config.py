@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     db_url: str = ""  # default: sqlite:///<data_dir>/newsflow.db
     feeds_file: Path = SAMPLES / "feeds.yaml"  # YAML or OPML; the default is the bundled demo feeds
     taxonomy_file: Path = PROJECT_ROOT / "services" / "tagger" / "taxonomy.yaml"
+    taxonomy_reload_s: float = Field(default=5.0, ge=0)  # the tagger re-reads a changed taxonomy file; 0: never
 
     # Poller.
     poll_interval_s: float = Field(default=900.0, gt=0)  # per feed, unless the feed sets its own
@@ -91,6 +92,11 @@ class Settings(BaseSettings):
     @property
     def dlq_topic(self) -> str:
         return self.topic("dlq")
+
+    @property
+    def dlq_replayed_topic(self) -> str:
+        """Which dead letters `newsflow dlq replay` has sent back (one record per letter)."""
+        return self.topic("dlq.replayed")
 
     def tag_topic(self, tag: str) -> str:
         return self.topic(f"topic.{tag}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +206,31 @@ class SqlStore:
 
     def tag_counts(self) -> dict[str, int]:
         return dict(self._query("SELECT tag, COUNT(*) FROM article_tags GROUP BY tag ORDER BY tag"))
+
+    def iter_articles(self, *, stored_since: float | None = None, batch_size: int = 500) -> Iterator[dict]:
+        """Every article (stored at or after `stored_since`), by id, a page at a time (retag)."""
+        after = ""
+        while True:
+            where, params = "id > ?", [after]
+            if stored_since is not None:
+                where += " AND stored_at >= ?"
+                params.append(stored_since)
+            rows = self._query(
+                f"SELECT {', '.join(COLUMNS)} FROM articles WHERE {where} ORDER BY id LIMIT ?", [*params, batch_size]
+            )
+            if not rows:
+                return
+            yield from self._with_tags([dict(zip(COLUMNS, r)) for r in rows])
+            after = rows[-1][0]
+
+    def stored_versions(self, ids: Sequence[str]) -> dict[str, tuple[str | None, float]]:
+        """{id: (taxonomy_version, stored_at)} of the ids still stored (retag waits on these)."""
+        out = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ", ".join("?" * len(chunk))
+            query = f"SELECT id, taxonomy_version, stored_at FROM articles WHERE id IN ({marks})"
+            out.update({i: (v, at) for i, v, at in self._query(query, chunk)})
+        return out
 
     def close(self) -> None:
         self.conn.close()

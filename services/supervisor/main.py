@@ -22,6 +22,7 @@ from pathlib import Path
 
 from services.broker.main import LocalBroker, start_broker
 from services.sink.store import open_store
+from services.supervisor.control import ControlError, ControlServer
 from services.tagger.taxonomy import load_taxonomy
 from shared.config import Settings
 from shared.kafka import backlog, ensure_topics, high_watermarks, pipeline_topics
@@ -51,6 +52,7 @@ class Child:
     deaths: deque = field(default_factory=deque)
     restart_at: float | None = None
     finished: bool = False  # a --once poller that exited 0 is done, not dead
+    paused_until: float | None = None  # paused through the control channel (replay), until then at most
 
     def start(self) -> None:
         # A session of its own: the terminal's Ctrl-C reaches only the supervisor, which then
@@ -76,6 +78,8 @@ class Supervisor:
         self.broker: LocalBroker | None = None
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        self.lock = threading.RLock()  # the control channel's threads and the watch loop share children
+        self.control: ControlServer | None = None
         self.endpoints_file: Path | None = None
 
     # -- start and stop ------------------------------------------------------------------
@@ -95,6 +99,8 @@ class Supervisor:
             self.children.append(self._child(name, i, data_dir))
         for child in self.children:
             child.start()
+        self.control = ControlServer(self, data_dir)
+        self.control.start()
         self._write_endpoints(data_dir / ENDPOINTS_FILE)
 
     def _write_endpoints(self, path: Path) -> None:
@@ -134,6 +140,8 @@ class Supervisor:
         return Child(name, command, env, port)
 
     def stop(self) -> None:
+        if self.control:
+            self.control.stop()
         if self.endpoints_file:
             self.endpoints_file.unlink(missing_ok=True)
         running = [c for c in self.children if c.process and c.process.poll() is None]
@@ -155,9 +163,19 @@ class Supervisor:
 
     def check_children(self) -> None:
         """Restart dead services with backoff; raise GaveUp when one keeps dying."""
+        with self.lock:
+            self._check_children()
+
+    def _check_children(self) -> None:
         now = time.monotonic()
         for child in self.children:
             if child.finished or child.process is None:
+                continue
+            if child.paused_until is not None:
+                if now >= child.paused_until:
+                    log.warning("%s was paused longer than its lease; resuming it", child.name)
+                    child.paused_until = None
+                    child.start()
                 continue
             if child.restart_at is not None:
                 if now >= child.restart_at:
@@ -181,6 +199,65 @@ class Supervisor:
             delay = min(MAX_BACKOFF_S, 0.5 * 2 ** (len(child.deaths) - 1))
             log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
             child.restart_at = now + delay
+
+    # -- the control channel (services/supervisor/control.py) -------------------------------
+
+    def _find(self, name: str) -> Child:
+        for child in self.children:
+            if child.name == name:
+                return child
+        raise ControlError(f"no service {name!r}; services: {', '.join(c.name for c in self.children)}")
+
+    def control_status(self) -> dict:
+        s = self.settings
+        with self.lock:
+            services = {c.name: {"state": _state(c), "pid": c.process.pid if c.process else None,
+                                 "metrics_port": c.metrics_port} for c in self.children}
+        return {
+            "pid": os.getpid(),
+            "settings": {
+                "kafka_bootstrap": s.kafka_bootstrap, "topic_prefix": s.topic_prefix,
+                "group_prefix": s.group_prefix, "partitions": s.partitions, "db_url": s.database_url,
+                "taxonomy_file": str(Path(s.taxonomy_file).resolve()), "data_dir": str(s.data_dir.resolve()),
+            },
+            "services": services,
+        }
+
+    def pause(self, name: str, lease_s: float) -> dict:
+        """Stop a service's process (it commits and leaves its group) and keep it stopped."""
+        with self.lock:
+            child = self._find(name)
+            if child.finished:
+                raise ControlError(f"{name} has finished; there is nothing to pause")
+            renewal = child.paused_until is not None
+            child.paused_until = time.monotonic() + max(1.0, lease_s)
+            if renewal:  # the caller is still at work: a longer lease, nothing else
+                return {"service": name, "state": "paused"}
+            child.restart_at = None
+            process = child.process
+        if process and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within 15 s; killing it", name)
+                process.kill()
+                process.wait()
+        log.info("paused %s (for replay; resumed within %.0f s at most)", name, lease_s)
+        return {"service": name, "state": "paused"}
+
+    def resume(self, name: str) -> dict:
+        """Start it again, from the watch loop's thread at its next turn (within 0.5 s): a child
+        started from this request's thread would get SIGTERM when the thread ends, since the
+        parent-death signal (shared/procs.py) follows the thread that forked it."""
+        with self.lock:
+            child = self._find(name)
+            if child.paused_until is None:
+                raise ControlError(f"{name} is not paused")
+            child.paused_until = None
+            child.restart_at = time.monotonic()
+            log.info("resuming %s", name)
+        return {"service": name, "state": "resuming"}
 
     def watch(self) -> None:
         while not self.stopping.wait(0.5):
@@ -222,6 +299,16 @@ class Supervisor:
         dead = sum(high_watermarks(self.settings, self.settings.dlq_topic).values()) - self.dlq_start
         tags = ", ".join(f"{t} {n}" for t, n in sorted(per_tag.items())) or "none"
         return f"articles stored: {stored}; per tag: {tags}; dead-lettered this run: {dead}"
+
+
+def _state(child: Child) -> str:
+    if child.finished:
+        return "finished"
+    if child.paused_until is not None:
+        return "paused"
+    if child.restart_at is not None:
+        return "restarting"
+    return "running" if child.process and child.process.poll() is None else "stopped"
 
 
 def run(

@@ -1,11 +1,13 @@
 """Tagger: news.clean -> topic tags -> news.tagged, plus a copy per tag to news.topic.<tag>."""
 from __future__ import annotations
 
-from functools import partial
+import asyncio
+import logging
 
 from prometheus_client import CollectorRegistry
 
 from services.tagger.metrics import TaggerMetrics
+from services.tagger.reload import TaxonomyWatcher
 from services.tagger.tag import tag_article
 from services.tagger.taxonomy import Taxonomy, load_taxonomy
 from shared.config import Settings
@@ -14,28 +16,61 @@ from shared.metrics import serve_metrics
 from shared.schema import Article, encode
 from shared.stream import make_app, process, raw_topic, run_worker
 
+log = logging.getLogger(__name__)
+
+
+def routes(settings: Settings, article: Article) -> list[str]:
+    """Where a tagged article goes: news.tagged, and news.topic.<tag> for each of its tags."""
+    return [settings.tagged_topic] + [settings.tag_topic(t.name) for t in article.tags]
+
 
 def build(settings: Settings, taxonomy: Taxonomy, registry: CollectorRegistry | None = None):
     metrics = TaggerMetrics(registry or CollectorRegistry(), taxonomy.version)
     app = make_app(settings, "tagger", metrics)
     source = raw_topic(app, settings.clean_topic)
-    tagged = raw_topic(app, settings.tagged_topic)
     dlq = raw_topic(app, settings.dlq_topic)
-    per_tag = {t.name: raw_topic(app, settings.tag_topic(t.name)) for t in taxonomy.topics}
+    outputs: dict = {}  # topic name -> Faust topic; a reloaded taxonomy brings new tags
+    live = {"taxonomy": taxonomy}  # swapped by the reload timer
 
     async def emit(article: Article) -> None:
         value = encode(article)
-        await tagged.send(key=article.key, value=value)
+        for name in routes(settings, article):
+            if name not in outputs:
+                outputs[name] = raw_topic(app, name)
+            await outputs[name].send(key=article.key, value=value)
         for tag in article.tags:
-            await per_tag[tag.name].send(key=article.key, value=value)
             metrics.articles_tagged.labels(tag.name).inc()
         metrics.messages_out.inc()
 
     @app.agent(source, name="tag")
     async def tag_agent(stream):
         await process(
-            stream, transform=partial(tag_article, taxonomy=taxonomy), emit=emit, dlq=dlq, metrics=metrics
+            stream, transform=lambda a: tag_article(a, live["taxonomy"]), emit=emit, dlq=dlq, metrics=metrics
         )
+
+    if settings.taxonomy_reload_s > 0:
+        watcher = TaxonomyWatcher(settings.taxonomy_file)
+        watcher.accept(taxonomy)
+
+        @app.timer(interval=settings.taxonomy_reload_s)
+        async def reload_taxonomy():
+            new = watcher.changed()
+            if new is None:
+                return
+            names = [settings.tag_topic(t.name) for t in new.topics]
+            try:  # the topics of new tags exist before the first article is routed to one
+                await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings, names)
+            except Exception:  # noqa: BLE001 - the broker is down: keep the old taxonomy, try again
+                log.exception("cannot create the topics of taxonomy %s; will try again", new.version)
+                watcher.retry()
+                return
+            old = live["taxonomy"]
+            live["taxonomy"] = new
+            watcher.accept(new)
+            metrics.set_taxonomy(new.version)
+            added = sorted({t.name for t in new.topics} - {t.name for t in old.topics})
+            log.info("taxonomy reloaded: version %s -> %s%s", old.version, new.version,
+                     f" (new tags: {', '.join(added)})" if added else "")
 
     return app, metrics
 

@@ -9,6 +9,12 @@ class TaggerMetrics(StageMetrics):
         self.articles_tagged = Counter(
             "newsflow_articles_tagged_total", "Articles that got a tag, by tag.", ["tag"], registry=registry
         )
-        Gauge(
+        self.taxonomy_info = Gauge(
             "newsflow_taxonomy_info", "Taxonomy version in use (always 1).", ["version"], registry=registry
-        ).labels(taxonomy_version).set(1)
+        )
+        self.set_taxonomy(taxonomy_version)
+
+    def set_taxonomy(self, version: str) -> None:
+        """After a reload: only the version in use is exported."""
+        self.taxonomy_info.clear()
+        self.taxonomy_info.labels(version).set(1)

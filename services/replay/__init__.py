@@ -1,0 +1,1 @@
+"""Replay, retag, backfill and the dead-letter queue: moving the pipeline back in time safely."""
