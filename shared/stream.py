@@ -13,6 +13,7 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
 from shared.config import Settings
 from shared.kafka import bootstrap_servers
+from shared.logs import hold_back_client_repeats
 from shared.metrics import StageMetrics
 from shared.schema import Article, BadMessage, DeadLetter, decode
 
@@ -169,4 +170,5 @@ def run_worker(app: faust.App, settings: Settings) -> None:
     level = "debug" if settings.log_level.upper() == "DEBUG" else "warn"
     worker = Worker(app, loglevel=level, quiet=True)
     worker.spinner = None  # its cursor codes garble the shared terminal of `newsflow run`
+    worker.on_setup_root_logger = hold_back_client_repeats  # Faust installs handlers of its own
     worker.execute_from_commandline()
