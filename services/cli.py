@@ -336,6 +336,10 @@ def dlq_replay(reason, stage) -> None:
         sent = dead.replay(pipeline.settings, letters)
     where = ", ".join(f"{n} to {topic}" for topic, n in sorted(sent.items())) or "none"
     click.echo(f"replayed {sum(sent.values())} dead letter(s): {where}; {earlier} replayed before were left alone")
+    partial = sum(l.partial and not l.replayed for l in letters)
+    if partial:
+        click.echo(f"{partial} letter(s) of too-large messages keep only their start and were not replayed "
+                   "(the whole message is at the letter's topic, partition and offset)")
 
 
 def _load_taxonomy(path):

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     topic_prefix: str = "news"
     group_prefix: str = "newsflow"  # consumer groups are <group_prefix>-<stage>
     partitions: int = Field(default=4, ge=1)
+    # The largest message a stage takes (an article as JSON; ~100 KB is a long one); a larger
+    # one is dead-lettered as too_large. Producers and the topics newsflow creates allow
+    # max_request_bytes, room for a stage's output (the cleaner adds the text beside the content).
+    max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     replication_factor: int = Field(default=1, ge=1)
     # Group timeouts: with client defaults a join takes ~23 s on the local broker, ~3 s with these.
     session_timeout_ms: int = 6000
@@ -69,6 +73,10 @@ class Settings(BaseSettings):
     restart_window_s: float = 60.0
 
     log_level: str = "INFO"
+
+    @property
+    def max_request_bytes(self) -> int:
+        return max(8 * 1024 * 1024, 4 * self.max_message_bytes)
 
     @cached_property
     def database_url(self) -> str:

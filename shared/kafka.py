@@ -30,7 +30,7 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
         # for good (DESIGN.md). Duplicates from retries are harmless: the sink upserts by id.
         enable_idempotence=False,
         retries=5,
-        max_request_size=8 * 1024 * 1024,
+        max_request_size=settings.max_request_bytes,
     )
     config.update(overrides)
     return KafkaProducer(**config)
@@ -63,9 +63,11 @@ def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
         created = []
         for name in wanted:
             try:
-                admin.create_topics(
-                    [NewTopic(name, settings.partitions, settings.replication_factor)]
-                )
+                admin.create_topics([NewTopic(
+                    name, settings.partitions, settings.replication_factor,
+                    # Apache Kafka refuses messages over ~1 MB unless the topic allows more.
+                    topic_configs={"max.message.bytes": str(settings.max_request_bytes)},
+                )])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass  # another process won the race

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import orjson
 
 SCHEMA_VERSION = 1
 DLQ_SCHEMA_VERSION = 1
+LETTER_KEEPS = 64 * 1024  # bytes of a too-large original a dead letter keeps
 
 
 class BadMessage(ValueError):
@@ -64,15 +65,24 @@ class Article:
 
 _ARTICLE_FIELDS = {f.name for f in fields(Article)}
 _REQUIRED = ("id", "url", "source", "content")
+_TEXT_OR_NULL = ("title", "published_at", "text", "dateline", "language", "taxonomy_version", "duplicate_of",
+                 "story_id")
+_NUMBER = (int, float)
 
 
 def encode(article: Article) -> bytes:
     return orjson.dumps(article)
 
 
-def decode(raw: bytes | None) -> Article:
+def decode(raw: bytes | None, max_bytes: int | None = None) -> Article:
+    """The article in `raw`; BadMessage saying why when there is none (or it is over max_bytes)."""
     if raw is None:
         raise BadMessage("empty message (tombstone)", "empty")
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise BadMessage(
+            f"too large: {len(raw):,} bytes, over the {max_bytes:,} a stage takes (NEWSFLOW_MAX_MESSAGE_BYTES)",
+            "too_large",
+        )
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -87,12 +97,35 @@ def decode(raw: bytes | None) -> Article:
     missing = [k for k in _REQUIRED if not isinstance(data.get(k), str) or not data.get(k)]
     if missing:
         raise BadMessage(f"missing or non-string field(s): {', '.join(missing)}", "missing_field")
+    wrong = _wrong_types(data)
+    if wrong:
+        raise BadMessage(f"malformed field(s): {', '.join(wrong)}", "malformed_field")
     try:
         tags = [Tag(**t) for t in data.get("tags") or []]
         kwargs = {k: v for k, v in data.items() if k in _ARTICLE_FIELDS and k != "tags"}
         return Article(tags=tags, **kwargs)
     except TypeError as exc:
         raise BadMessage(f"malformed field: {exc}", "malformed_field") from None
+
+
+def _wrong_types(data: dict) -> list[str]:
+    """Fields of the wrong JSON type: a stage would fail on them later, or a database refuse them."""
+    wrong = [k for k in _TEXT_OR_NULL if data.get(k) is not None and not isinstance(data[k], str)]
+    wrong += [k for k in ("content_type", "content_hash") if k in data and not isinstance(data[k], str)]
+    fetched = data.get("fetched_at", 0.0)
+    if not isinstance(fetched, _NUMBER) or isinstance(fetched, bool):
+        wrong.append("fetched_at")
+    authors = data.get("authors", [])
+    if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
+        wrong.append("authors")
+    tags = data.get("tags") or []
+    if not isinstance(tags, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("name"), str) and isinstance(t.get("score"), _NUMBER)
+        and isinstance(t.get("evidence", []), list)
+        for t in tags
+    ):
+        wrong.append("tags")
+    return [f"{k} ({type(data[k]).__name__})" for k in wrong]
 
 
 def content_id(content: str | bytes) -> str:
@@ -118,6 +151,15 @@ class DeadLetter:
     key: bytes | None = None
     at: float = field(default_factory=time.time)
     schema: int = DLQ_SCHEMA_VERSION
+    # Set when `original` keeps only the start of a message too large to carry whole: its size.
+    # The whole message is still at topic/partition/offset (until the topic's retention).
+    original_size: int | None = None
+
+    def bounded(self, max_bytes: int) -> "DeadLetter":
+        """This letter, keeping only the first LETTER_KEEPS bytes of an original over max_bytes."""
+        if len(self.original) <= max_bytes:
+            return self
+        return replace(self, original=self.original[:LETTER_KEEPS], original_size=len(self.original))
 
     def encode(self) -> bytes:
         data = asdict(self)

@@ -19,13 +19,15 @@ def build(settings: Settings, registry: CollectorRegistry | None = None):
     clean = raw_topic(app, settings.clean_topic)
     dlq = raw_topic(app, settings.dlq_topic)
 
-    async def emit(article: Article) -> None:
-        await clean.send(key=article.key, value=encode(article))
+    async def emit(article: Article) -> list:
+        sent = await clean.send(key=article.key, value=encode(article))
         metrics.messages_out.inc()
+        return [sent]
 
     @app.agent(source, name="clean")
     async def clean_agent(stream):
-        await process(stream, transform=clean_article, emit=emit, dlq=dlq, metrics=metrics)
+        await process(stream, transform=clean_article, emit=emit, dlq=dlq, metrics=metrics,
+                      max_bytes=settings.max_message_bytes)
 
     return app, metrics
 

@@ -81,7 +81,7 @@ class Sink:
         for record in records:
             self.metrics.messages_in.inc()
             try:
-                articles.append(decode(record.value))
+                articles.append(decode(record.value, self.settings.max_message_bytes))
             except BadMessage as exc:
                 self.dead_letter(record, exc)
             tp = TopicPartition(record.topic, record.partition)
@@ -139,7 +139,7 @@ class Sink:
             partition=record.partition,
             offset=record.offset,
             key=record.key,
-        )
+        ).bounded(self.settings.max_message_bytes)
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.reason)
         self.producer.send(self.settings.dlq_topic, key=record.key, value=letter.encode())
         self.metrics.dead_lettered(exc.kind)

@@ -32,20 +32,23 @@ def build(settings: Settings, taxonomy: Taxonomy, registry: CollectorRegistry | 
     outputs: dict = {}  # topic name -> Faust topic; a reloaded taxonomy brings new tags
     live = {"taxonomy": taxonomy}  # swapped by the reload timer
 
-    async def emit(article: Article) -> None:
+    async def emit(article: Article) -> list:
         value = encode(article)
+        sent = []
         for name in routes(settings, article):
             if name not in outputs:
                 outputs[name] = raw_topic(app, name)
-            await outputs[name].send(key=article.key, value=value)
+            sent.append(await outputs[name].send(key=article.key, value=value))
         for tag in article.tags:
             metrics.articles_tagged.labels(tag.name).inc()
         metrics.messages_out.inc()
+        return sent
 
     @app.agent(source, name="tag")
     async def tag_agent(stream):
         await process(
-            stream, transform=lambda a: tag_article(a, live["taxonomy"]), emit=emit, dlq=dlq, metrics=metrics
+            stream, transform=lambda a: tag_article(a, live["taxonomy"]), emit=emit, dlq=dlq, metrics=metrics,
+            max_bytes=settings.max_message_bytes,
         )
 
     if settings.taxonomy_reload_s > 0:
