@@ -43,8 +43,13 @@ def run(feeds_file, db_url, ingest, once) -> None:
     With --ingest and neither --feeds nor NEWSFLOW_FEEDS_FILE, only the files are ingested.
     """
     from services.supervisor.main import run as run_supervisor
+    from services.supervisor.main import worker_names
 
     settings = _settings("supervisor", feeds_file=feeds_file, db_url=db_url)
+    try:
+        worker_names(settings)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     poll_feeds = bool(feeds_file or os.environ.get("NEWSFLOW_FEEDS_FILE") or not ingest)
     if poll_feeds:
         _check_feeds_file(settings)

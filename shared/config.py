@@ -8,7 +8,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -71,8 +71,21 @@ class Settings(BaseSettings):
     # Supervisor.
     restart_limit: int = Field(default=5, ge=1)  # deaths within restart_window_s before giving up
     restart_window_s: float = 60.0
+    # Processes per stage under `newsflow run`, e.g. "cleaner=2,tagger=2" (one each if not named).
+    # Workers of a stage share its consumer group and split its input topic's partitions.
+    workers: str = ""
 
     log_level: str = "INFO"
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_format(cls, value: str) -> str:
+        parse_workers(value)
+        return value
+
+    @property
+    def worker_counts(self) -> dict[str, int]:
+        return parse_workers(self.workers)
 
     @property
     def max_request_bytes(self) -> int:
@@ -111,6 +124,17 @@ class Settings(BaseSettings):
 
     def group(self, stage: str) -> str:
         return f"{self.group_prefix}-{stage}"
+
+
+def parse_workers(spec: str) -> dict[str, int]:
+    """"cleaner=2,tagger=2" -> {"cleaner": 2, "tagger": 2}; ValueError saying what is wrong."""
+    counts: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, number = part.partition("=")
+        if not sep or not name.strip() or not number.strip().isdigit() or int(number) < 1:
+            raise ValueError(f"NEWSFLOW_WORKERS: {part!r} is not STAGE=N with N >= 1 (e.g. cleaner=2,tagger=2)")
+        counts[name.strip()] = int(number)
+    return counts
 
 
 def load_settings(**overrides) -> Settings:

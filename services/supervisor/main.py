@@ -31,6 +31,7 @@ from shared.procs import die_with_parent, free_port, port_open
 log = logging.getLogger("newsflow.supervisor")
 
 SERVICES = ("poller", "cleaner", "tagger", "sink")
+SCALABLE = ("cleaner", "tagger", "sink")  # stages that share a consumer group; one poller only
 # Which group must have consumed which topic for the pipeline to be drained, in flow order.
 DRAIN_CHECKS = (("cleaner", "raw"), ("tagger", "clean"), ("sink", "tagged"))
 MAX_BACKOFF_S = 30.0
@@ -44,7 +45,7 @@ class GaveUp(RuntimeError):
 
 @dataclass
 class Child:
-    name: str
+    name: str  # the stage; a stage's further workers are <stage>-2, <stage>-3...
     command: list[str]
     env: dict[str, str]
     metrics_port: int
@@ -53,6 +54,10 @@ class Child:
     restart_at: float | None = None
     finished: bool = False  # a --once poller that exited 0 is done, not dead
     paused_until: float | None = None  # paused through the control channel (replay), until then at most
+
+    @property
+    def stage(self) -> str:
+        return self.name.split("-", 1)[0]
 
     def start(self) -> None:
         # A session of its own: the terminal's Ctrl-C reaches only the supervisor, which then
@@ -95,7 +100,7 @@ class Supervisor:
         tags = [t.name for t in load_taxonomy(self.settings.taxonomy_file).topics]
         ensure_topics(self.settings, pipeline_topics(self.settings, tags))
         self.dlq_start = sum(high_watermarks(self.settings, self.settings.dlq_topic).values())
-        for i, name in enumerate(SERVICES, start=1):
+        for i, name in enumerate(worker_names(self.settings), start=1):
             self.children.append(self._child(name, i, data_dir))
         for child in self.children:
             child.start()
@@ -131,7 +136,7 @@ class Supervisor:
             NEWSFLOW_TAXONOMY_FILE=str(Path(self.settings.taxonomy_file).resolve()),
             NEWSFLOW_METRICS_PORT=str(port),
         )
-        command = [sys.executable, "-m", "services.cli", name]
+        command = [sys.executable, "-m", "services.cli", name.split("-", 1)[0]]
         if name == "poller":
             command += ["--once"] if self.once else []
             command += [] if self.poll_feeds else ["--no-feeds"]
@@ -202,11 +207,12 @@ class Supervisor:
 
     # -- the control channel (services/supervisor/control.py) -------------------------------
 
-    def _find(self, name: str) -> Child:
-        for child in self.children:
-            if child.name == name:
-                return child
-        raise ControlError(f"no service {name!r}; services: {', '.join(c.name for c in self.children)}")
+    def _find(self, name: str) -> list[Child]:
+        """The service's workers: every worker of a stage, or one worker by its own name."""
+        found = [c for c in self.children if name in (c.name, c.stage)]
+        if not found:
+            raise ControlError(f"no service {name!r}; services: {', '.join(c.name for c in self.children)}")
+        return found
 
     def control_status(self) -> dict:
         s = self.settings
@@ -224,23 +230,30 @@ class Supervisor:
         }
 
     def pause(self, name: str, lease_s: float) -> dict:
-        """Stop a service's process (it commits and leaves its group) and keep it stopped."""
+        """Stop a service's processes (they commit and leave their group) and keep them stopped."""
         with self.lock:
-            child = self._find(name)
-            if child.finished:
+            workers = self._find(name)
+            if any(child.finished for child in workers):
                 raise ControlError(f"{name} has finished; there is nothing to pause")
-            renewal = child.paused_until is not None
-            child.paused_until = time.monotonic() + max(1.0, lease_s)
-            if renewal:  # the caller is still at work: a longer lease, nothing else
+            renewal = all(child.paused_until is not None for child in workers)
+            processes = []
+            for child in workers:
+                child.paused_until = time.monotonic() + max(1.0, lease_s)
+                if not renewal:  # a renewal: the caller is still at work, a longer lease, nothing else
+                    child.restart_at = None
+                    processes.append(child.process)
+            if renewal:
                 return {"service": name, "state": "paused"}
-            child.restart_at = None
-            process = child.process
-        if process and process.poll() is None:
-            process.terminate()
+        for process in processes:  # all asked at once: they leave the group together
+            if process and process.poll() is None:
+                process.terminate()
+        for process in processes:
+            if process is None:
+                continue
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within 15 s; killing it", name)
+                log.warning("%s (pid %d) did not stop within 15 s; killing it", name, process.pid)
                 process.kill()
                 process.wait()
         log.info("paused %s (for replay; resumed within %.0f s at most)", name, lease_s)
@@ -251,11 +264,12 @@ class Supervisor:
         started from this request's thread would get SIGTERM when the thread ends, since the
         parent-death signal (shared/procs.py) follows the thread that forked it."""
         with self.lock:
-            child = self._find(name)
-            if child.paused_until is None:
+            workers = self._find(name)
+            if any(child.paused_until is None for child in workers):
                 raise ControlError(f"{name} is not paused")
-            child.paused_until = None
-            child.restart_at = time.monotonic()
+            for child in workers:
+                child.paused_until = None
+                child.restart_at = time.monotonic()
             log.info("resuming %s", name)
         return {"service": name, "state": "resuming"}
 
@@ -299,6 +313,20 @@ class Supervisor:
         dead = sum(high_watermarks(self.settings, self.settings.dlq_topic).values()) - self.dlq_start
         tags = ", ".join(f"{t} {n}" for t, n in sorted(per_tag.items())) or "none"
         return f"articles stored: {stored}; per tag: {tags}; dead-lettered this run: {dead}"
+
+
+def worker_names(settings: Settings) -> list[str]:
+    """One name per process: the stage, then <stage>-2, <stage>-3... for NEWSFLOW_WORKERS."""
+    counts = settings.worker_counts
+    unknown = sorted(set(counts) - set(SERVICES))
+    if unknown:
+        raise ValueError(f"NEWSFLOW_WORKERS names no stage {', '.join(unknown)} (stages: {', '.join(SCALABLE)})")
+    if counts.get("poller", 1) != 1:
+        raise ValueError("NEWSFLOW_WORKERS: one poller only (two would poll every feed twice)")
+    names = []
+    for stage in SERVICES:
+        names += [stage] + [f"{stage}-{i}" for i in range(2, counts.get(stage, 1) + 1)]
+    return names
 
 
 def _state(child: Child) -> str:
