@@ -13,6 +13,9 @@ from kafka.errors import TopicAlreadyExistsError
 from shared.config import Settings
 
 log = logging.getLogger(__name__)
+# kafka-python backs off reconnecting up to 30 s by default: after an outage of the broker a
+# client would take that long to notice it is back. 2 s at most.
+RECONNECT_BACKOFF_MAX_MS = 2000
 
 
 def bootstrap_servers(settings: Settings) -> list[str]:
@@ -31,6 +34,7 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
         enable_idempotence=False,
         retries=5,
         max_request_size=settings.max_request_bytes,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
     config.update(overrides)
     return KafkaProducer(**config)
@@ -44,6 +48,7 @@ def make_consumer(settings: Settings, group: str | None, *topics: str, **overrid
         auto_offset_reset="earliest",
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
     config.update(overrides)
     return KafkaConsumer(*topics, **config)

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry
 from services.cleaner.clean import clean_article
 from services.cleaner.metrics import CleanerMetrics
 from shared.config import Settings
-from shared.kafka import ensure_topics
+from shared.brokerwatch import BrokerWatch, wait_for_broker
 from shared.metrics import serve_metrics
 from shared.schema import Article, encode
 from shared.stream import make_app, process, raw_topic, run_worker
@@ -33,7 +33,9 @@ def build(settings: Settings, registry: CollectorRegistry | None = None):
 
 
 def main(settings: Settings) -> None:
-    ensure_topics(settings, [settings.raw_topic, settings.clean_topic, settings.dlq_topic])
+    topics = [settings.raw_topic, settings.clean_topic, settings.dlq_topic]
     app, metrics = build(settings)
     serve_metrics(settings, metrics.registry, "cleaner")
+    wait_for_broker(settings, topics, metrics)
+    BrokerWatch(settings, metrics, topics).start()
     run_worker(app, settings)

@@ -5,7 +5,7 @@ hash to skip unchanged feeds, backoff on errors. A broken feed is that feed's er
 counted, backed off and polled again later, and the other feeds go on.
 
 An entry is remembered as published only after the broker acknowledged it. When the broker
-cannot take a message the poller stops with exit code 1 (PublishFailed) instead of retrying
+cannot take a message the poller stops with exit code 75 (EX_TEMPFAIL, PublishFailed) instead of retrying
 in-process: kafka-python clients do not recover from a broker that lost its state (DESIGN.md),
 and a fresh process rebuilds them. Nothing unacknowledged was marked, so the restarted poller
 publishes those entries again; `newsflow run` restarts it with backoff.
@@ -39,13 +39,16 @@ from services.poller.parse import FeedParseError, ParsedFeed, parse_feed
 from services.poller.schedule import max_age_s, next_delay
 from services.poller.state import PollerState
 from shared.config import Settings
-from shared.kafka import ensure_topics, make_producer
+from shared.brokerwatch import EX_TEMPFAIL, BrokerWatch, wait_for_broker
+from shared.kafka import make_producer
 from shared.metrics import serve_metrics
 from shared.procs import die_with_parent
-from shared.schema import Article, encode
+from shared.schema import Article, DeadLetter, encode
 
 log = logging.getLogger(__name__)
 PUBLISH_CHUNK = 500
+# Acknowledged, but maybe by a broker that restarted empty meanwhile (its topics are new): not marked.
+LOST_WHILE_PUBLISHING = "the broker's topics changed while publishing (a memory-only broker restarted?)"
 
 
 class PublishFailed(RuntimeError):
@@ -74,9 +77,10 @@ class HostGate:
 
 
 class Poller:
-    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None):
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None,
+                 metrics: PollerMetrics | None = None):
         self.settings = settings
-        self.metrics = PollerMetrics(registry or CollectorRegistry())
+        self.metrics = metrics or PollerMetrics(registry or CollectorRegistry())
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = PollerState(settings.data_dir / "poller.db")
         timeout_ms = int(settings.publish_timeout_s * 1000)
@@ -91,6 +95,7 @@ class Poller:
         self.parse_pool = self._parse_pool()
         self.next_at: dict[str, float] = {}  # feed key -> epoch seconds of its next poll
         self.failing: set[str] = set()  # feed keys whose last poll failed
+        self.watch: BrokerWatch | None = None  # set by main(): checks the topics after each publish
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -105,7 +110,7 @@ class Poller:
         try:
             for article in articles:
                 done = loop.create_future()
-                sent = self.producer.send(self.settings.raw_topic, key=article.key, value=encode(article))
+                sent = self.producer.send(*self.message(article), key=article.key)
                 sent.add_callback(_settle, loop, done, None)
                 sent.add_errback(_fail, loop, done)
                 waiters.append(done)
@@ -113,16 +118,37 @@ class Poller:
             await asyncio.wait_for(asyncio.gather(*waiters), self.settings.publish_timeout_s + 5)
         except (KafkaError, asyncio.TimeoutError) as exc:
             raise PublishFailed(f"cannot publish to {self.settings.raw_topic}: {type(exc).__name__}: {exc}") from exc
+        if self.watch is not None and not await asyncio.to_thread(self.watch.unchanged):
+            raise PublishFailed(LOST_WHILE_PUBLISHING)
         self.metrics.messages_out.inc(len(articles))
 
+    def message(self, article: Article) -> tuple[str, bytes]:
+        """(topic, value) of an article: itself for news.raw; a dead letter if it is too large for
+        the stages (a feed entry of megabytes would only be dead-lettered by the cleaner, or be
+        refused by a broker and stop the poller at every poll)."""
+        value = encode(article)
+        limit = self.settings.max_message_bytes
+        if len(value) <= limit:
+            return self.settings.raw_topic, value
+        letter = DeadLetter(
+            stage="poller", reason=f"too_large: {len(value):,} bytes, over the {limit:,} a stage takes "
+            f"(NEWSFLOW_MAX_MESSAGE_BYTES); not published", original=value, topic=self.settings.raw_topic,
+            partition=-1, offset=-1, key=article.key,
+        ).bounded(limit)
+        log.warning("dead-lettering %s (%s): %s", article.id, article.url, letter.reason)
+        self.metrics.dead_lettered("too_large")
+        return self.settings.dlq_topic, letter.encode()
+
     def publish_blocking(self, articles: Sequence[Article]) -> None:
-        futures = [self.producer.send(self.settings.raw_topic, key=a.key, value=encode(a)) for a in articles]
+        futures = [self.producer.send(*self.message(a), key=a.key) for a in articles]
         self.producer.flush()
         try:
             for future in futures:
                 future.get(timeout=30)
         except KafkaError as exc:
             raise PublishFailed(f"cannot publish to {self.settings.raw_topic}: {type(exc).__name__}: {exc}") from exc
+        if self.watch is not None and not self.watch.unchanged():
+            raise PublishFailed(LOST_WHILE_PUBLISHING)
         self.metrics.messages_out.inc(len(articles))
 
     def ingest(self, paths: Sequence[str | Path]) -> int:
@@ -440,23 +466,23 @@ def main(
         log.error("%s", exc)
         sys.exit(2)
     feeds = [f for f in listed if f.enabled]
-    ensure_topics(settings, [settings.raw_topic])
+    metrics = PollerMetrics(CollectorRegistry())
+    serve_metrics(settings, metrics.registry, "poller")
+    wait_for_broker(settings, [settings.raw_topic, settings.dlq_topic], metrics)
     if poll_feeds:
         log.info("polling %d feeds from %s (%d disabled)", len(feeds), settings.feeds_file, len(listed) - len(feeds))
     try:
-        asyncio.run(_serve(settings, feeds, once=once, ingest=ingest, disabled=len(listed) - len(feeds)))
-    except PublishFailed as exc:
+        asyncio.run(_serve(settings, metrics, feeds, once=once, ingest=ingest, disabled=len(listed) - len(feeds)))
+    except (PublishFailed, KafkaError) as exc:
         log.error("%s; exiting so that a fresh poller (restarted by `newsflow run`) publishes what was "
                   "not acknowledged", exc)
-        sys.exit(1)
-    except KafkaError as exc:  # no broker at start
-        log.error("cannot reach Kafka at %s: %s: %s", settings.kafka_bootstrap, type(exc).__name__, exc)
-        sys.exit(1)
+        sys.exit(EX_TEMPFAIL)
 
 
-async def _serve(settings: Settings, feeds: list[Feed], *, once: bool, ingest: Sequence[str], disabled: int) -> None:
-    poller = Poller(settings)
-    serve_metrics(settings, poller.metrics.registry, "poller")
+async def _serve(settings: Settings, metrics: PollerMetrics, feeds: list[Feed], *, once: bool,
+                 ingest: Sequence[str], disabled: int) -> None:
+    poller = Poller(settings, metrics=metrics)
+    poller.watch = BrokerWatch(settings, metrics, [settings.raw_topic, settings.dlq_topic]).start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stopper(poller, sig))

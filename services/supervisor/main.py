@@ -20,10 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafka.errors import KafkaError
+
 from services.broker.main import LocalBroker, start_broker
 from services.sink.store import open_store
 from services.supervisor.control import ControlError, ControlServer
 from services.tagger.taxonomy import load_taxonomy
+from shared.brokerwatch import reachable
 from shared.config import Settings
 from shared.kafka import backlog, ensure_topics, high_watermarks, pipeline_topics
 from shared.procs import die_with_parent, free_port, port_open
@@ -35,6 +38,11 @@ SCALABLE = ("cleaner", "tagger", "sink")  # stages that share a consumer group; 
 # Which group must have consumed which topic for the pipeline to be drained, in flow order.
 DRAIN_CHECKS = (("cleaner", "raw"), ("tagger", "clean"), ("sink", "tagged"))
 MAX_BACKOFF_S = 30.0
+# A service that dies while its broker is down, or within this long after the broker was last
+# seen down, died of the outage: restarted (after OUTAGE_RESTART_S) but not counted against it.
+BROKER_GRACE_S = 30.0
+OUTAGE_RESTART_S = 1.0
+BROKER_RESTART_LIMIT = 5  # deaths of the local broker within restart_window_s before giving up
 STALL_TIMEOUT_S = 300.0
 ENDPOINTS_FILE = "endpoints.json"  # in the data dir: where `newsflow status` finds each /metrics
 
@@ -86,6 +94,9 @@ class Supervisor:
         self.lock = threading.RLock()  # the control channel's threads and the watch loop share children
         self.control: ControlServer | None = None
         self.endpoints_file: Path | None = None
+        self.broker_down_at: float | None = None  # when the broker was last seen unreachable
+        self.broker_deaths: deque = deque()
+        self.topics: list[str] = []
 
     # -- start and stop ------------------------------------------------------------------
 
@@ -98,7 +109,8 @@ class Supervisor:
         else:
             log.info("using the configured broker %s", self.settings.kafka_bootstrap)
         tags = [t.name for t in load_taxonomy(self.settings.taxonomy_file).topics]
-        ensure_topics(self.settings, pipeline_topics(self.settings, tags))
+        self.topics = pipeline_topics(self.settings, tags)
+        ensure_topics(self.settings, self.topics)
         self.dlq_start = sum(high_watermarks(self.settings, self.settings.dlq_topic).values())
         for i, name in enumerate(worker_names(self.settings), start=1):
             self.children.append(self._child(name, i, data_dir))
@@ -173,6 +185,8 @@ class Supervisor:
 
     def _check_children(self) -> None:
         now = time.monotonic()
+        self._check_broker(now)
+        outage = self._broker_outage(now)
         for child in self.children:
             if child.finished or child.process is None:
                 continue
@@ -193,6 +207,12 @@ class Supervisor:
                 child.finished = True
                 log.info("poller finished publishing")
                 continue
+            if outage:
+                # The broker's fault, not the service's: it waits for the broker once restarted.
+                log.warning("%s exited with code %s in or just after an outage of the broker; restarting in "
+                            "%.1f s (not counted against it)", child.name, code, OUTAGE_RESTART_S)
+                child.restart_at = now + OUTAGE_RESTART_S
+                continue
             child.deaths.append(now)
             while child.deaths and now - child.deaths[0] > self.settings.restart_window_s:
                 child.deaths.popleft()
@@ -204,6 +224,34 @@ class Supervisor:
             delay = min(MAX_BACKOFF_S, 0.5 * 2 ** (len(child.deaths) - 1))
             log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
             child.restart_at = now + delay
+
+    def _broker_outage(self, now: float) -> bool:
+        """True while the broker is unreachable, and for BROKER_GRACE_S after it was last seen so."""
+        if not reachable(self.settings, timeout_s=0.5):
+            self.broker_down_at = now
+        return self.broker_down_at is not None and now - self.broker_down_at <= BROKER_GRACE_S
+
+    def _check_broker(self, now: float) -> None:
+        """In the embedded mode, start the local broker again if it died. It comes back empty
+        (memory-only): the topics are made again here, and each service, finding its topics
+        gone, restarts with new clients (shared/brokerwatch.py)."""
+        if self.broker is None or self.broker.process.poll() is None:
+            return
+        code = self.broker.process.returncode
+        self.broker_down_at = now
+        self.broker_deaths.append(now)
+        while self.broker_deaths and now - self.broker_deaths[0] > self.settings.restart_window_s:
+            self.broker_deaths.popleft()
+        if len(self.broker_deaths) >= BROKER_RESTART_LIMIT:
+            raise GaveUp(f"the local broker died {len(self.broker_deaths)} times within "
+                         f"{self.settings.restart_window_s:.0f} s (last exit code {code}); giving up")
+        log.error("the local broker exited with code %s; starting it again on port %d (memory-only: it "
+                  "starts empty, so what the stages had not yet consumed is lost)", code, self.broker.port)
+        try:
+            self.broker = start_broker(self.broker.port, self.settings.data_dir.resolve() / "broker.log")
+            ensure_topics(self.settings, self.topics)
+        except (RuntimeError, KafkaError) as exc:
+            raise GaveUp(f"cannot start the local broker again: {exc}") from None
 
     # -- the control channel (services/supervisor/control.py) -------------------------------
 
@@ -288,10 +336,17 @@ class Supervisor:
         last_report = 0.0
         while stable < 2:
             self.check_children()
-            behind = {
-                stage: backlog(self.settings, self.settings.group(stage), self.settings.topic(topic))
-                for stage, topic in DRAIN_CHECKS
-            }
+            try:
+                behind = {
+                    stage: backlog(self.settings, self.settings.group(stage), self.settings.topic(topic))
+                    for stage, topic in DRAIN_CHECKS
+                }
+            except (KafkaError, RuntimeError) as exc:  # an outage of the broker: ask again
+                log.warning("cannot measure the stages' backlog now (%s: %s)", type(exc).__name__, exc)
+                stable = 0
+                if self.stopping.wait(1.0):
+                    return
+                continue
             total = sum(behind.values())
             stable = stable + 1 if total == 0 else 0
             if best is None or total < best:

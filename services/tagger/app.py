@@ -11,6 +11,7 @@ from services.tagger.reload import TaxonomyWatcher
 from services.tagger.tag import tag_article
 from services.tagger.taxonomy import Taxonomy, load_taxonomy
 from shared.config import Settings
+from shared.brokerwatch import BrokerWatch, wait_for_broker
 from shared.kafka import ensure_topics
 from shared.metrics import serve_metrics
 from shared.schema import Article, encode
@@ -80,11 +81,11 @@ def build(settings: Settings, taxonomy: Taxonomy, registry: CollectorRegistry | 
 
 def main(settings: Settings) -> None:
     taxonomy = load_taxonomy(settings.taxonomy_file)
-    ensure_topics(
-        settings,
-        [settings.clean_topic, settings.tagged_topic, settings.dlq_topic]
-        + [settings.tag_topic(t.name) for t in taxonomy.topics],
-    )
+    topics = [settings.clean_topic, settings.tagged_topic, settings.dlq_topic] + [
+        settings.tag_topic(t.name) for t in taxonomy.topics
+    ]
     app, metrics = build(settings, taxonomy)
     serve_metrics(settings, metrics.registry, "tagger")
+    wait_for_broker(settings, topics, metrics)
+    BrokerWatch(settings, metrics, topics).start()
     run_worker(app, settings)
