@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import settings_env
 from tests.integration.helpers import metric_value, started_pids, wait_until, write_jsonl
+from tests.integration.running import run_once
 from tests.integration.test_faults import _stored_urls
 
 pytestmark = pytest.mark.integration
@@ -22,15 +21,9 @@ def test_two_workers_per_stage_share_the_work_and_a_rebalance_loses_nothing(sett
     settings = settings.model_copy(update={"partitions": 4})
     urls = write_jsonl(tmp_path / "bulk.jsonl", TOTAL, seed=11)
     env = settings_env(settings) | {"NEWSFLOW_METRICS_BASE_PORT": "0", "NEWSFLOW_WORKERS": "cleaner=2,tagger=2"}
-    log_path = tmp_path / "run.log"
-    with log_path.open("w") as log:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", "--once", "--ingest", str(tmp_path / "bulk.jsonl")],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
     workers = ("cleaner", "cleaner-2", "tagger", "tagger-2")
-    try:
-        pids = wait_until(lambda: (p := started_pids(log_path.read_text())) and all(w in p for w in workers) and p,
+    with run_once(env, tmp_path, tmp_path / "bulk.jsonl") as run:
+        pids = wait_until(lambda: (p := started_pids(run.log())) and all(w in p for w in workers) and p,
                           60, what="two workers per stage")
         consumed = lambda name: metric_value(pids[name][1], "newsflow_messages_in_total") or 0  # noqa: E731
         # both workers of a stage at work: the group split the partitions between them
@@ -39,12 +32,8 @@ def test_two_workers_per_stage_share_the_work_and_a_rebalance_loses_nothing(sett
         assert sum(before.values()) < 2 * TOTAL, "the rebalance must come in the middle of the run"
         os.kill(pids["cleaner-2"][0], signal.SIGTERM)  # leaves the group
         os.kill(pids["tagger"][0], signal.SIGKILL)  # found gone when its session times out
-        assert run.wait(timeout=300) == 0, log_path.read_text()[-4000:]
-    finally:
-        if run.poll() is None:
-            run.terminate()
-            run.wait(30)
-    text = log_path.read_text()
+        assert run.process.wait(timeout=300) == 0, run.log()[-4000:]
+    text = run.log()
     assert "cleaner-2 exited with code 0; restarting" in text and "tagger exited with code -9; restarting" in text
     stored = _stored_urls(tmp_path / "news.db")
     assert len(stored) == TOTAL
