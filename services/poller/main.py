@@ -47,6 +47,7 @@ from shared.schema import Article, DeadLetter, encode
 
 log = logging.getLogger(__name__)
 PUBLISH_CHUNK = 500
+STOP_GRACE_S = 5.0  # SIGTERM: polls with their body in hand get this long to finish (exit within 10 s)
 # Acknowledged, but maybe by a broker that restarted empty meanwhile (its topics are new): not marked.
 LOST_WHILE_PUBLISHING = "the broker's topics changed while publishing (a memory-only broker restarted?)"
 
@@ -95,6 +96,7 @@ class Poller:
         self.parse_pool = self._parse_pool()
         self.next_at: dict[str, float] = {}  # feed key -> epoch seconds of its next poll
         self.failing: set[str] = set()  # feed keys whose last poll failed
+        self.holding: set[str] = set()  # feeds whose body is in hand: a stop lets their poll finish
         self.watch: BrokerWatch | None = None  # set by main(): checks the topics after each publish
 
     # -- publishing ------------------------------------------------------------------------
@@ -224,6 +226,8 @@ class Poller:
             log.exception("feed %s: unexpected error", feed.name)
             self._failed(feed, "error", f"internal error: {type(exc).__name__}: {exc}")
             return 0
+        finally:
+            self.holding.discard(feed.url)
 
     async def _poll(self, client: FeedClient, feed: Feed) -> int:
         key = feed.url
@@ -237,6 +241,7 @@ class Poller:
         except FetchError as exc:
             self._failed(feed, exc.outcome, str(exc), retry_after_s=exc.retry_after_s, **updates)
             return 0
+        self.holding.add(key)  # from here on a SIGTERM lets this poll finish (see _finish_held)
         if fetched.moved_to and fetched.moved_to != url:
             log.info("feed %s moved permanently to %s", feed.name, fetched.moved_to)
             updates["current_url"] = fetched.moved_to
@@ -415,12 +420,23 @@ class Poller:
                 if finished:
                     self._count_states(feeds, disabled)
         finally:
+            if self.stop.is_set():
+                await self._finish_held(running)
             await _cancel([stopped, *running.values()])
+
+    async def _finish_held(self, running: dict[str, asyncio.Task]) -> None:
+        """On SIGTERM: polls that have their feed's body finish (parse, publish, mark), for
+        STOP_GRACE_S at most; polls still fetching are dropped (polled again after a restart)."""
+        held = [task for url, task in running.items() if url in self.holding and not task.done()]
+        if not held:
+            return
+        log.info("finishing the %d poll(s) whose feed was fetched (%.0f s at most)", len(held), STOP_GRACE_S)
+        await asyncio.wait(held, timeout=STOP_GRACE_S)
 
     def close(self) -> None:
         if self.parse_pool:
             self.parse_pool.shutdown(cancel_futures=True)
-        self.producer.close(timeout=10)
+        self.producer.close(timeout=3)  # what is unsent by then was not marked: published again later
         self.state.close()
 
 
