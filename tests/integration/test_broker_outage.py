@@ -8,6 +8,9 @@ had not published before the outage, and everything it fetched during it, must b
 """
 from __future__ import annotations
 
+import os
+import re
+import signal
 import sqlite3
 import time
 
@@ -126,3 +129,64 @@ def test_a_30_s_broker_outage_loses_nothing_the_broker_had_not_taken(tmp_path):
     print(f"\nbroker outage {OUTAGE_S:.0f} s: every service reported it within {noticed_s:.1f} s; everything "
           f"stored {recovery_s:.1f} s after the broker came back; {len(lost)} acknowledged article(s) lost with "
           f"the memory-only broker")
+
+
+def test_the_embedded_broker_is_started_again_when_it_dies(tmp_path):
+    """Under `newsflow run` with no broker configured, the supervisor's own broker is killed:
+    it starts it again on its port, the services recover, new entries are stored."""
+    server = FeedServer()
+    entries = _items(10, "first")
+    server.routes["/news"] = lambda _h: Reply(200, rss(entries))
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(yaml.safe_dump({"feeds": [{"name": "news", "url": server.url("/news")}]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+    env.update(NEWSFLOW_DATA_DIR=str(tmp_path / "data"), NEWSFLOW_METRICS_BASE_PORT="0", NEWSFLOW_PARTITIONS="2",
+               NEWSFLOW_FEEDS_FILE=str(feeds), NEWSFLOW_POLL_INTERVAL_S="1", NEWSFLOW_ALLOW_PRIVATE_HOSTS="127.0.0.1",
+               NEWSFLOW_HOST_MIN_GAP_S="0", NEWSFLOW_FULLTEXT_MIN_CHARS="0")
+    db = tmp_path / "data" / "newsflow.db"
+    try:
+        with running(env, tmp_path) as run:
+            wait_until(lambda: len(_stored(db)) == 10, 90, interval_s=0.5, what="the first 10 stored")
+            broker_pid = int(re.search(r"local broker .* pid (\d+)", run.log()).group(1))
+            os.kill(broker_pid, signal.SIGKILL)
+            entries.extend(_items(10, "after"))
+            wait_until(lambda: _ids(entries) <= set(_stored(db)), 120, interval_s=0.5, what="the new entries stored")
+            assert run.process.poll() is None
+            log_text = run.log()
+    finally:
+        server.close()
+    assert "the local broker exited with code -9; starting it again" in log_text
+    assert "giving up" not in log_text
+    assert len(_stored(db)) == 20
+
+
+def test_the_watch_tells_an_outage_from_a_broker_that_lost_its_topics(tmp_path):
+    from prometheus_client import CollectorRegistry
+
+    from shared.brokerwatch import BrokerWatch
+    from shared.kafka import ensure_topics
+    from shared.metrics import StageMetrics
+
+    port = free_port()
+    broker = start_broker(port, tmp_path / "broker-1.log")
+    settings = Settings(kafka_bootstrap=broker.bootstrap, partitions=1)
+    metrics = StageMetrics("probe", CollectorRegistry())
+    value = lambda name: metrics.registry.get_sample_value(name, {"stage": "probe"})  # noqa: E731
+    try:
+        ensure_topics(settings, ["w.a", "w.b"])
+        watch = BrokerWatch(settings, metrics, ["w.a", "w.b"], on_lost=lambda: None)
+        assert watch.check() == [] and watch.unchanged()
+        assert value("newsflow_kafka_up") == 1 and value("newsflow_kafka_outages_total") == 0
+        broker.process.kill()
+        broker.process.wait()
+        assert watch.check() == [] and not watch.unchanged()  # down is not lost: it waits
+        assert value("newsflow_kafka_up") == 0 and value("newsflow_kafka_outages_total") == 1
+        watch.check()
+        assert value("newsflow_kafka_outages_total") == 1  # one outage, however many checks
+        broker = start_broker(port, tmp_path / "broker-2.log")
+        assert sorted(watch.check()) == ["w.a", "w.b"]  # back, empty: both topics lost
+        ensure_topics(settings, ["w.a", "w.b"])
+        assert sorted(watch.check()) == ["w.a", "w.b"]  # made again: other topic ids
+        assert not watch.unchanged() and value("newsflow_kafka_up") == 1
+    finally:
+        broker.stop()
