@@ -26,11 +26,12 @@ class ClientRepeats(logging.Filter):
     def __init__(self, every_s: float = 30.0, clients: tuple[str, ...] = ("kafka", "aiokafka")):
         super().__init__()
         self.every_s = every_s
-        self.prefixes = clients + tuple(f"{c}." for c in clients)
+        self.clients = clients
+        self.prefixes = tuple(f"{c}." for c in clients)
         self.seen: dict[tuple[str, str], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name not in self.prefixes and not record.name.startswith(self.prefixes):
+        if record.name not in self.clients and not record.name.startswith(self.prefixes):
             return True
         key = (record.name, str(record.msg))
         now = time.monotonic()

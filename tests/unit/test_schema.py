@@ -52,3 +52,43 @@ def test_dead_letter_round_trip_keeps_original_bytes():
     letter = DeadLetter("cleaner", "not_json: x", b"\xff\x00raw", "news.raw", 2, 41, key=b"k")
     back = DeadLetter.decode(letter.encode())
     assert back == letter
+
+
+_GOOD = {"schema": 1, "id": "x", "url": "u", "source": "s", "content": "c"}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("fetched_at", "yesterday"), ("fetched_at", True), ("authors", "Ann"), ("authors", [1]), ("title", 5),
+    ("text", ["a"]), ("content_hash", None), ("tags", "taiwan"), ("tags", [{"name": "t", "score": "high"}]),
+])
+def test_fields_of_the_wrong_type_are_malformed(field, value):
+    with pytest.raises(BadMessage) as caught:
+        decode(orjson.dumps(_GOOD | {field: value}))
+    assert caught.value.kind == "malformed_field" and field in str(caught.value)
+
+
+def test_the_right_types_pass_including_nulls():
+    raw = orjson.dumps(_GOOD | {"fetched_at": 12, "title": None, "authors": ["Ann"],
+                                "tags": [{"name": "t", "score": 1, "evidence": []}]})
+    assert decode(raw).fetched_at == 12
+
+
+def test_a_message_over_the_limit_is_too_large_and_says_its_size():
+    raw = encode(_article(content="x" * 5000))
+    assert decode(raw, max_bytes=len(raw)).id == "a1"
+    with pytest.raises(BadMessage) as caught:
+        decode(raw, max_bytes=len(raw) - 1)
+    assert caught.value.kind == "too_large" and f"{len(raw):,} bytes" in str(caught.value)
+
+
+def test_invalid_utf8_is_not_json():
+    with pytest.raises(BadMessage) as caught:
+        decode(b'{"schema": 1, "id": "\xff", "url": "u", "source": "s", "content": "c"}')
+    assert caught.value.kind == "not_json"
+
+
+def test_a_bounded_letter_keeps_the_start_and_the_whole_size():
+    letter = DeadLetter(stage="cleaner", reason="too_large", original=b"x" * 200_000, topic="t", partition=0, offset=9)
+    assert letter.bounded(200_000) is letter and letter.original_size is None
+    cut = DeadLetter.decode(letter.bounded(1000).encode())
+    assert cut.original_size == 200_000 and cut.original == b"x" * 65536 and cut.offset == 9
