@@ -1,5 +1,5 @@
 """SIGTERM in the middle of work: each service finishes what it holds, commits, and exits 0
-within 10 s (the grace Docker and Kubernetes give before SIGKILL; also `newsflow run`'s).
+within 10 s (the grace Docker and Kubernetes give before SIGKILL; `newsflow run` gives 15 s).
 
 Each service runs alone (no supervisor to restart it) on a backlog, and gets SIGTERM once
 it is at work. Then what it committed must be exactly what it passed on: every message it
