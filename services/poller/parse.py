@@ -29,8 +29,12 @@ class ParsedFeed:
 
 
 def canonical_url(url: str) -> str:
-    """Scheme and host lower-cased, utm_* parameters and the fragment dropped."""
-    parts = urlsplit(url.strip())
+    """Scheme and host lower-cased, utm_* parameters and the fragment dropped (a URL that does not
+    split, such as `http://[::1`, is kept as it is)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith("utm_")]
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, urlencode(query), ""))
 
@@ -129,10 +133,14 @@ def _first(entry, *keys):
 
 def _base_url(url: str, content_location: str | None) -> str | None:
     """The base for relative links: the server's Content-Location if it is a web address, else the URL."""
-    candidates = [urljoin(url, content_location)] if content_location else []
-    for candidate in candidates + [url]:
-        if urlsplit(candidate).scheme in ("http", "https"):
-            return candidate
+    candidates = [(url, content_location)] if content_location else []
+    for base, relative in candidates + [(url, "")]:
+        try:
+            candidate = urljoin(base, relative)
+            if urlsplit(candidate).scheme in ("http", "https"):
+                return candidate
+        except ValueError:  # "http://[bad": not a base for anything
+            continue
     return None
 
 

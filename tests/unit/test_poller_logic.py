@@ -125,6 +125,15 @@ def test_ids_guid_then_canonical_link_then_title_and_date():
     assert canonical_url("HTTPS://Example.ORG/p?a=1&utm_medium=rss#f") == "https://example.org/p?a=1"
 
 
+def test_invalid_urls_in_a_feed_or_its_headers_do_not_stop_the_parse():
+    """Found by the property tests: urllib raises ValueError on `http://[::1` (an unclosed IPv6 host)."""
+    body = (b"<rss version='2.0'><channel><title>t</title>"
+            b"<item><title>A</title><link>http://[::1/a</link></item></channel></rss>")
+    parsed = parse_feed(Feed("x", "https://example.org/feed"), body, 0, {"content-location": "http://[bad"})
+    assert [e.title for e in parsed.entries] == ["A"]
+    assert canonical_url(" http://[::1/a ") == "http://[::1/a"
+
+
 # -- file ingest -----------------------------------------------------------------------------
 
 def test_seeds_ingest_with_stable_ids_titles_and_file_urls():
