@@ -9,8 +9,11 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
+from services.poller import safexml
 from services.poller.feeds import Feed
 from shared.schema import Article, content_id, hash_text
+
+safexml.install()  # no entity expansion, bounded nesting (safexml.py says what it measured)
 
 
 class FeedParseError(Exception):
@@ -92,6 +95,8 @@ def parse_feed(
     # A BytesIO, never bare bytes: feedparser opens a bytes argument as a file name first.
     try:
         parsed = feedparser.parse(io.BytesIO(body), sanitize_html=True, response_headers=headers)
+    except safexml.FeedTooDeep as exc:
+        raise FeedParseError(f"refused: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - feedparser's loose parser has crashes of its own (&#xD83D;)
         raise FeedParseError(f"feedparser failed: {type(exc).__name__}: {exc}") from None
     bozo = repr(parsed.get("bozo_exception")) if parsed.get("bozo") else None

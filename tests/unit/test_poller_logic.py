@@ -134,6 +134,32 @@ def test_invalid_urls_in_a_feed_or_its_headers_do_not_stop_the_parse():
     assert canonical_url(" http://[::1/a ") == "http://[::1/a"
 
 
+def test_entities_are_expanded_only_within_a_budget_and_nesting_is_bounded():
+    """services/poller/safexml.py; the hostile feeds themselves are in tests/integration/test_hostile_feeds.py."""
+    feed = Feed("x", "https://example.org/feed")
+
+    def rss(doctype: str, title: str, body: str = "b") -> bytes:
+        return (f"<?xml version='1.0'?>{doctype}<rss version='2.0'><channel><title>t</title>"
+                f"<item><guid>g</guid><title>{title}</title><description>{body}</description></item></channel></rss>").encode()
+
+    # an abbreviation, as RDF feeds declare them, still expands (on one line too)
+    abbreviation = '<!DOCTYPE rss [<!ENTITY ex "https://example.org/vocabulary#">]>'
+    xml = {"content-type": "application/rss+xml"}
+    parsed = parse_feed(feed, rss(abbreviation, "&ex;term"), 0, xml)
+    assert parsed.entries[0].title == "https://example.org/vocabulary#term" and not parsed.bozo
+    # nested entities are refused: the loose parser leaves the reference as text
+    nested = '<!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    parsed = parse_feed(feed, rss(nested, "x &b; y"), 0, xml)
+    assert parsed.bozo_kind == "SAXParseException" and parsed.entries[0].title == "x &b; y"
+    # so is a plain entity whose references would expand past the budget (1,000,000 characters)
+    wide = '<!DOCTYPE rss [<!ENTITY w "' + "w" * 1000 + '">]>'
+    parsed = parse_feed(feed, rss(wide, "wide", "&w;" * 1001), 0, xml)
+    assert parsed.bozo_kind == "SAXParseException" and "wwww" not in parsed.entries[0].content
+    assert "w" * 1000 in parse_feed(feed, rss(wide, "wide", "&w;" * 999), 0, xml).entries[0].content
+    with pytest.raises(FeedParseError, match="nested deeper than 1000"):
+        parse_feed(feed, rss("", "deep").replace(b"<channel>", b"<channel>" + b"<x>" * 1001 + b"</x>" * 1001), 0, xml)
+
+
 # -- file ingest -----------------------------------------------------------------------------
 
 def test_seeds_ingest_with_stable_ids_titles_and_file_urls():
