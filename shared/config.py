@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     fetch_concurrency: int = Field(default=20, ge=1)  # fetches at once, all hosts
     # processes parsing feeds (default: one core left for the poller itself); 0: a thread of the poller
     parse_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=0)
+    # Bounds of one parse in a parser process (not in the thread of parse_workers=0): a longer parse is
+    # stopped (its process replaced), and a parser process may not grow past parse_memory_mb (0: no cap).
+    parse_timeout_s: float = Field(default=60.0, gt=0)
+    parse_memory_mb: int = Field(default=1024, ge=0)
     host_concurrency: int = Field(default=2, ge=1)  # fetches at once to one host
     host_min_gap_s: float = Field(default=1.0, ge=0)  # between two requests to one host
     fulltext_min_chars: int = Field(default=400, ge=0)  # shorter entries get their page fetched; 0: never

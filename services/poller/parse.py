@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import calendar
 import io
+import resource
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -11,6 +12,7 @@ import feedparser
 
 from services.poller import safexml
 from services.poller.feeds import Feed
+from shared.procs import die_with_parent
 from shared.schema import Article, content_id, hash_text
 
 safexml.install()  # no entity expansion, bounded nesting (safexml.py says what it measured)
@@ -29,6 +31,16 @@ class ParsedFeed:
     @property
     def bozo_kind(self) -> str | None:
         return self.bozo.split("(", 1)[0] if self.bozo else None
+
+
+def parser_process(memory_mb: int) -> None:
+    """Initializer of a parser process: it dies with the poller, and cannot grow past memory_mb
+    (0: no cap): a parse that needs more memory fails with MemoryError, or kills the process
+    (the poller replaces it), instead of taking the machine's memory."""
+    die_with_parent()
+    if memory_mb:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def canonical_url(url: str) -> str:
