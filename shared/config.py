@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # stopped (its process replaced), and a parser process may not grow past parse_memory_mb (0: no cap).
     parse_timeout_s: float = Field(default=60.0, gt=0)
     parse_memory_mb: int = Field(default=1024, ge=0)
+    # An entry, file or page whose message would be larger is not published (counted); the cleaner's
+    # message carries the raw content and the clean text, so keep it under half the broker's
+    # message.max.bytes (1 MB by default on Apache Kafka).
+    max_article_bytes: int = Field(default=400_000, ge=1000)
     host_concurrency: int = Field(default=2, ge=1)  # fetches at once to one host
     host_min_gap_s: float = Field(default=1.0, ge=0)  # between two requests to one host
     fulltext_min_chars: int = Field(default=400, ge=0)  # shorter entries get their page fetched; 0: never

@@ -130,7 +130,7 @@ class Poller:
         """Publish every article in files and folders; explicit ingest always publishes."""
         published = 0
         chunk: list[Article] = []
-        for item in ingest_paths([Path(p) for p in paths], time.time()):
+        for item in ingest_paths([Path(p) for p in paths], time.time(), self.settings.max_article_bytes):
             if isinstance(item, IngestError):
                 self.metrics.ingest_errors.inc()
                 log.warning("ingest: %s", item)
@@ -294,13 +294,26 @@ class Poller:
             fresh.append(article)
         if fresh and feed.fulltext and self.settings.fulltext_min_chars:
             fresh = await self._with_full_texts(client, fresh)
-        if fresh:
-            await self.publish(fresh)
+        oversized = [a for a in fresh if self._oversized(a)]
+        for article in oversized:
+            status[article.id] = "too_large"
+            log.warning("feed %s: entry %s is over NEWSFLOW_MAX_ARTICLE_BYTES (%d); not published",
+                        feed.name, article.url, self.settings.max_article_bytes)
+        sendable = [a for a in fresh if status[a.id] != "too_large"]
+        if sendable:
+            await self.publish(sendable)
         for article in fresh:
             self.metrics.entries.labels(status[article.id]).inc()
         self.metrics.entries.labels("unchanged").inc(len(unchanged))
-        log.info("feed %s: %d entries, %d published", feed.name, len(parsed.entries), len(fresh))
-        return len(fresh), ([(a.id, a.content_hash) for a in fresh], unchanged)
+        log.info("feed %s: %d entries, %d published", feed.name, len(parsed.entries), len(sendable))
+        # An oversized entry is marked as seen too: counted once, and again only if it changes.
+        return len(sendable), ([(a.id, a.content_hash) for a in fresh], unchanged)
+
+    def _oversized(self, article: Article) -> bool:
+        """A message the broker may refuse: kafka-python raises at send() past its max_request_size,
+        Kafka refuses past message.max.bytes, and either made the poller exit and fail again on
+        the same entry after every restart."""
+        return len(encode(article)) > self.settings.max_article_bytes
 
     async def _with_full_texts(self, client: FeedClient, articles: list[Article]) -> list[Article]:
         short = [i for i, a in enumerate(articles) if needs_full_text(a, self.settings.fulltext_min_chars)]
@@ -323,6 +336,10 @@ class Poller:
         except FetchError as exc:
             self.metrics.fulltext.labels(exc.outcome).inc()
             log.info("full text of %s: %s (keeping the summary)", article.url, exc)
+            return article
+        if self._oversized(full):
+            self.metrics.fulltext.labels("too_large").inc()
+            log.info("full text of %s is over NEWSFLOW_MAX_ARTICLE_BYTES (keeping the summary)", article.url)
             return article
         self.metrics.fulltext.labels("ok").inc()
         return full

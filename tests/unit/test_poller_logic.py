@@ -162,6 +162,14 @@ def test_entities_are_expanded_only_within_a_budget_and_nesting_is_bounded():
 
 # -- file ingest -----------------------------------------------------------------------------
 
+def test_an_article_over_the_size_cap_is_an_ingest_error(tmp_path):
+    (tmp_path / "small.txt").write_text("A small story\n\nIt is short.")
+    (tmp_path / "huge.txt").write_text("A huge story\n\n" + "word " * 300_000)
+    items = list(ingest_paths([tmp_path], 0, max_article_bytes=400_000))
+    assert [type(i).__name__ for i in items] == ["IngestError", "Article"]
+    assert "over the cap of 400,000 (NEWSFLOW_MAX_ARTICLE_BYTES)" in str(items[0]) and "huge.txt" in str(items[0])
+
+
 def test_seeds_ingest_with_stable_ids_titles_and_file_urls():
     need(SEEDS)
     first = list(ingest_paths([SEEDS], 0))
