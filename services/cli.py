@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 import orjson
+from pydantic import ValidationError
 
-from shared.config import Settings, load_settings
+from shared.config import Settings, load_settings, redact_url
 from shared.logs import setup_logging
 
 db_option = click.option("--db", "db_url", help="sqlite:///path.db or postgresql://… (NEWSFLOW_DB_URL)")
@@ -21,10 +22,22 @@ feeds_option = click.option(
 def _settings(name: str, **overrides) -> Settings:
     try:
         settings = load_settings(**overrides)
-    except Exception as exc:  # pydantic's ValidationError names the variable at fault
-        raise click.ClickException(f"bad setting: {exc}") from None
+    except ValidationError as exc:
+        raise click.ClickException(f"bad setting: {_setting_errors(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - anything else a setting can make pydantic raise
+        raise click.ClickException(f"bad setting: {type(exc).__name__}") from None
     setup_logging(settings.log_level, name)
     return settings
+
+
+def _setting_errors(exc: "ValidationError") -> str:
+    """What is wrong, per variable, without the values: pydantic's own message shows the input,
+    which may be a password (NEWSFLOW_KAFKA_SASL_PASSWORD, one inside NEWSFLOW_DB_URL)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = "NEWSFLOW_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else ""
+        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(parts)
 
 
 @click.group()
@@ -369,7 +382,7 @@ def explain(article_id, db_url, taxonomy_file) -> None:
     finally:
         store.close()
     if row is None:
-        raise click.ClickException(f"no article with id {article_id!r} in {settings.database_url}")
+        raise click.ClickException(f"no article with id {article_id!r} in {redact_url(settings.database_url)}")
     click.echo(render_explanation(row, taxonomy))
 
 

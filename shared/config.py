@@ -5,6 +5,7 @@ Command-line flags override these by setting the same field (see services/cli.py
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
 
     # Where things live.
     data_dir: Path = Path("data")
-    db_url: str = ""  # default: sqlite:///<data_dir>/newsflow.db
+    db_url: str = Field(default="", repr=False)  # default: sqlite:///<data_dir>/newsflow.db; may hold a password
     feeds_file: Path = SAMPLES / "feeds.yaml"  # YAML or OPML; the default is the bundled demo feeds
     taxonomy_file: Path = PROJECT_ROOT / "services" / "tagger" / "taxonomy.yaml"
     taxonomy_reload_s: float = Field(default=5.0, ge=0)  # the tagger re-reads a changed taxonomy file; 0: never
@@ -111,6 +112,23 @@ class Settings(BaseSettings):
 
     def group(self, stage: str) -> str:
         return f"{self.group_prefix}-{stage}"
+
+
+# password=/sslpassword= in a URL's query or a libpq connection string
+_PARAM_PASSWORD = re.compile(r"(?i)\b((?:ssl)?password)=[^&\s]*")
+
+
+def redact_url(url: str) -> str:
+    """A database or broker URL fit for logs and error messages: every password replaced by ***.
+    The user part ends at the last "@" before the query, so a password holding "@" goes whole."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        query = rest.find("?")
+        at = rest.rfind("@", 0, query if query != -1 else len(rest))
+        at = at if at != -1 else rest.rfind("@")  # a "?" in the password: over-redacting is the safe side
+        if at != -1 and ":" in rest[:at]:
+            rest = rest[:at].split(":", 1)[0] + ":***" + rest[at:]
+    return _PARAM_PASSWORD.sub(r"\1=***", scheme + sep + rest)
 
 
 def load_settings(**overrides) -> Settings:
