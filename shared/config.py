@@ -8,8 +8,9 @@ import os
 import re
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,19 @@ class Settings(BaseSettings):
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     broker_port: int = 0  # embedded broker port; 0 picks a free one
+    # Kafka security, for a production cluster: every kafka-python client and the Faust stages use it
+    # (shared/kafka.py). SASL_* needs the username and password; SSL/SASL_SSL check the brokers'
+    # certificates against kafka_ssl_cafile (default: the system's CAs), and send a client
+    # certificate when kafka_ssl_certfile is set (mutual TLS).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")  # never in repr(), logs or errors
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None  # the client certificate's key, when not in the certfile
+    kafka_ssl_key_password: SecretStr = SecretStr("")
+    kafka_ssl_check_hostname: bool = True
 
     # Where things live.
     data_dir: Path = Path("data")
@@ -78,6 +92,21 @@ class Settings(BaseSettings):
     restart_window_s: float = 60.0
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> "Settings":
+        # mode="after": a failure shows this model's repr, where secrets are masked, not the raw input.
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(f"NEWSFLOW_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "NEWSFLOW_KAFKA_SASL_USERNAME and NEWSFLOW_KAFKA_SASL_PASSWORD")
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"NEWSFLOW_{name.upper()}: no such file {path}")
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise ValueError("NEWSFLOW_KAFKA_SSL_KEYFILE is the key of NEWSFLOW_KAFKA_SSL_CERTFILE, which is not set")
+        return self
 
     @cached_property
     def database_url(self) -> str:
