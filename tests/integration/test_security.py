@@ -12,6 +12,7 @@ by the mapping (tests/unit/test_security.py).
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import signal
 import socket
@@ -26,7 +27,7 @@ import pytest
 from shared.config import Settings
 from shared.kafka import make_admin
 from shared.stream import faust_credentials
-from tests.conftest import PG_BASE, pg_unavailable, settings_env
+from tests.conftest import pg_schema, settings_env
 from tests.integration.helpers import metric_value, started_pids, wait_until, write_jsonl
 from tests.integration.running import pipeline_env, running
 from tests.tlsfiles import TlsFiles, make_tls_files
@@ -224,20 +225,8 @@ def _assert_no_secret(text: str, where: str) -> None:
 @pytest.fixture
 def pg_schema_url():
     """A PostgreSQL URL with a password (trust auth ignores it) on a schema of its own."""
-    reason = pg_unavailable()
-    if reason:
-        pytest.skip(reason)
-    import uuid
-
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_BASE, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-        user = conn.execute("SELECT current_user").fetchone()[0]
-    yield PG_BASE.replace("://", f"://{user}:{DB_PASSWORD}@", 1) + f"?options=-csearch_path%3D{schema}"
-    with psycopg.connect(PG_BASE, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with pg_schema() as url:
+        yield url.replace("://", f"://{getpass.getuser()}:{DB_PASSWORD}@", 1)
 
 
 def test_a_pipeline_run_prints_no_password(settings, tmp_path, pg_schema_url):
