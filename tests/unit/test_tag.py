@@ -188,3 +188,20 @@ def test_veto_and_context_entries_may_be_patterns(tmp_path):
     bad.write_text('version: "1"\ntopics:\n  x:\n    threshold: 1\n    phrases: [a]\n    veto: [{pattern: "(x"}]\n')
     with pytest.raises(TaxonomyError, match="bad pattern"):
         load_taxonomy(bad)
+
+
+def test_many_vetoes_and_ambiguous_words_are_judged_like_a_few():
+    """Vetoes and context are looked up by bisection now ("balloon " 5,000 times took 80 s):
+    the verdicts must be the same as one by one."""
+    weather = "A weather balloon rose over the field. " * 2000
+    assert tags(weather + "Then the military shot down a spy balloon over the coast.") == {"balloon"}
+    assert tags(weather) == set()
+    context_far = "The balloon " + "drifted " * 100 + "and the Pentagon watched"  # one unterminated sentence
+    context_near = "The balloon drifted and the Pentagon watched."
+    [verdict] = [v for v in explain(None, context_near, TAXONOMY) if v.name == "balloon"]
+    assert [e["context"] for e in verdict.evidence] == ["Pentagon"]
+    [verdict] = [v for v in explain(None, context_far, TAXONOMY) if v.name == "balloon"]
+    assert verdict.evidence == [] and len(verdict.lacking_context) == 1  # 800 characters away: another sentence
+    many = " ".join(["The balloon drifted."] * 3000) + " The Pentagon balloon was tracked."
+    [verdict] = [v for v in explain(None, many, TAXONOMY) if v.name == "balloon"]
+    assert len(verdict.lacking_context) == 3000 and [e["context"] for e in verdict.evidence] == ["Pentagon"]
