@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     # processes parsing feeds (default: one core left for the poller itself); 0: a thread of the poller
     parse_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=0)
     # Bounds of one parse in a parser process (not in the thread of parse_workers=0): a longer parse is
-    # stopped (its process replaced), and a parser process may not grow past parse_memory_mb (0: no cap).
+    # stopped by the process (SIGALRM; one that does not stop has its process replaced), and a parser
+    # process may not grow past parse_memory_mb (0: no cap).
     parse_timeout_s: float = Field(default=60.0, gt=0)
     parse_memory_mb: int = Field(default=1024, ge=0)
     # An entry, file or page whose message would be larger is not published (counted); the cleaner's

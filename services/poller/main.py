@@ -35,7 +35,7 @@ from services.poller.fulltext import needs_full_text, with_full_text
 from services.poller.guard import parse_allowed
 from services.poller.ingest import IngestError, ingest_paths
 from services.poller.metrics import PollerMetrics
-from services.poller.parse import FeedParseError, ParsedFeed, parse_feed, parser_process
+from services.poller.parse import FeedParseError, ParsedFeed, parse_feed, parse_within, parser_process
 from services.poller.schedule import max_age_s, next_delay
 from services.poller.state import PollerState
 from shared.config import Settings
@@ -254,18 +254,22 @@ class Poller:
                                    initializer=parser_process, initargs=(self.settings.parse_memory_mb,))
 
     async def _parse(self, feed: Feed, fetched: Fetched) -> ParsedFeed:
-        args = (parse_feed, feed, fetched.body, time.time(), fetched.headers, fetched.url)
+        args = (feed, fetched.body, time.time(), fetched.headers, fetched.url)
         loop = asyncio.get_running_loop()
         if self.parse_pool is None:  # in a thread: nothing can stop it, so no time limit
-            return await loop.run_in_executor(None, *args)
+            return await loop.run_in_executor(None, parse_feed, *args)
         limit = self.settings.parse_timeout_s
         async with self.parse_slots:
             pool = self.parse_pool
             try:
-                return await asyncio.wait_for(loop.run_in_executor(pool, *args), limit)
+                # The parser process stops the parse itself after `limit` (parse_within). This is
+                # the backstop for a parse stuck where no signal gets through, and it also counts
+                # the start of a new parser process, hence the margin.
+                return await asyncio.wait_for(loop.run_in_executor(pool, parse_within, limit, *args), 2 * limit + 30)
             except asyncio.TimeoutError:
-                self._replace_parsers(pool, f"parsing {feed.name} took longer than {limit:g} s")
-                raise FeedParseError(f"parsing took longer than {limit:g} s (NEWSFLOW_PARSE_TIMEOUT_S); stopped") from None
+                self._replace_parsers(pool, f"parsing {feed.name} did not stop after {limit:g} s")
+                raise FeedParseError(f"parsing did not stop after {limit:g} s (NEWSFLOW_PARSE_TIMEOUT_S); "
+                                     "its process was replaced") from None
             except BrokenProcessPool:  # a worker died (out of memory on some body?): a new pool, this feed fails
                 self._replace_parsers(pool, f"a feed parser process died (on {feed.name} or a feed parsed beside it)")
                 raise FeedParseError("the parser process died while parsing this body") from None

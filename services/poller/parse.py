@@ -4,6 +4,7 @@ from __future__ import annotations
 import calendar
 import io
 import resource
+import signal
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -41,6 +42,28 @@ def parser_process(memory_mb: int) -> None:
     if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+class _ParseTimeout(BaseException):
+    """Raised by SIGALRM in a parser process. Not an Exception, so that parse_feed's catch-all
+    for feedparser's own crashes does not take it for one."""
+
+
+def parse_within(limit_s: float, *args) -> ParsedFeed:
+    """parse_feed(*args) in a parser process, stopped after limit_s seconds of parsing: the limit
+    counts from here, not from when the poller queued the feed or started the process."""
+    def expired(_signum, _frame):
+        raise _ParseTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, limit_s)
+    try:
+        return parse_feed(*args)
+    except _ParseTimeout:
+        raise FeedParseError(f"parsing took longer than {limit_s:g} s (NEWSFLOW_PARSE_TIMEOUT_S); stopped") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def canonical_url(url: str) -> str:

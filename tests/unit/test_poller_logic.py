@@ -10,7 +10,7 @@ import pytest
 from services.poller.feeds import FeedsFileError, Feed, load_feeds
 from services.poller.fetch import read_file
 from services.poller.ingest import IngestError, ingest_paths
-from services.poller.parse import FeedParseError, canonical_url, parse_feed
+from services.poller.parse import FeedParseError, canonical_url, parse_feed, parse_within
 from services.poller.state import PollerState
 from shared.config import SAMPLES
 from tests.conftest import SEEDS, TESTDATA
@@ -158,6 +158,17 @@ def test_entities_are_expanded_only_within_a_budget_and_nesting_is_bounded():
     assert "w" * 1000 in parse_feed(feed, rss(wide, "wide", "&w;" * 999), 0, xml).entries[0].content
     with pytest.raises(FeedParseError, match="nested deeper than 1000"):
         parse_feed(feed, rss("", "deep").replace(b"<channel>", b"<channel>" + b"<x>" * 1001 + b"</x>" * 1001), 0, xml)
+
+
+def test_a_parse_is_stopped_after_its_time_limit():
+    feed = Feed("x", "https://example.org/feed")
+    def rss(filler: bytes) -> bytes:
+        return b"<rss version='2.0'><channel><title>t</title>" + filler + b"<item><title>A</title></item></channel></rss>"
+
+    with pytest.raises(FeedParseError, match=r"longer than 0.2 s \(NEWSFLOW_PARSE_TIMEOUT_S\)"):
+        parse_within(0.2, feed, rss(b"<x>y</x>" * 300_000), 0)
+    assert [e.title for e in parse_within(5, feed, rss(b""), 0).entries] == ["A"]
+    time.sleep(0.3)  # no alarm left behind to go off later
 
 
 # -- file ingest -----------------------------------------------------------------------------
