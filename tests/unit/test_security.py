@@ -115,3 +115,13 @@ def test_an_unsupported_database_url_is_refused_without_its_password():
 
         open_store(f"mysql://newsflow:{DB_PASSWORD}@db/news")
     assert DB_PASSWORD not in str(info.value) and "mysql://newsflow:***@db/news" in str(info.value)
+
+
+@pytest.mark.parametrize("url", [f"mysql://newsflow:{DB_PASSWORD}@db/news",
+                                 f"postgresql://newsflow:{DB_PASSWORD}@127.0.0.1:1/news"])
+def test_a_database_that_cannot_be_opened_is_an_error_without_its_password(url):
+    for args in (["articles"], ["explain", "some-id"]):
+        result = CliRunner().invoke(cli, [*args, "--db", url])
+        assert result.exit_code == 1 and "cannot open the database" in result.output, result.output
+        assert "newsflow:***@" in result.output and DB_PASSWORD not in result.output
+        assert result.exc_info is None or result.exc_info[0] is SystemExit  # a message, not a traceback
