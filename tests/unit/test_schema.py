@@ -52,3 +52,25 @@ def test_dead_letter_round_trip_keeps_original_bytes():
     letter = DeadLetter("cleaner", "not_json: x", b"\xff\x00raw", "news.raw", 2, 41, key=b"k")
     back = DeadLetter.decode(letter.encode())
     assert back == letter
+
+
+@pytest.mark.parametrize("field, value", [
+    ("title", []), ("published_at", 1700000000), ("text", {"p": 1}), ("content_type", None), ("fetched_at", "now"),
+    ("fetched_at", True), ("authors", "Ann Lee"), ("authors", [1]), ("tags", {"taiwan": 1}),
+    ("tags", [{"name": 1, "score": 1.0}]), ("tags", [{"name": "t", "score": "high"}]), ("schema", True),
+])
+def test_a_field_of_the_wrong_type_is_a_bad_message(field, value):
+    """Stages after decode trust the types: a list as title would make the sink's write fail for its batch."""
+    data = orjson.loads(encode(_article()))
+    data[field] = value
+    with pytest.raises(BadMessage) as info:
+        decode(orjson.dumps(data))
+    assert info.value.kind in ("malformed_field", "schema_version")
+    assert field in str(info.value) or info.value.kind == "schema_version"
+
+
+def test_null_authors_and_tags_read_as_empty():
+    data = orjson.loads(encode(_article()))
+    data.update(authors=None, tags=None)
+    back = decode(orjson.dumps(data))
+    assert back.authors == [] and back.tags == []
