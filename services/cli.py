@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import orjson
+from pydantic import ValidationError
 
-from shared.config import Settings, load_settings
+from shared.config import Settings, load_settings, redact_url
 from shared.logs import setup_logging
 
 db_option = click.option("--db", "db_url", help="sqlite:///path.db or postgresql://… (NEWSFLOW_DB_URL)")
@@ -21,10 +23,22 @@ feeds_option = click.option(
 def _settings(name: str, **overrides) -> Settings:
     try:
         settings = load_settings(**overrides)
-    except Exception as exc:  # pydantic's ValidationError names the variable at fault
-        raise click.ClickException(f"bad setting: {exc}") from None
+    except ValidationError as exc:
+        raise click.ClickException(f"bad setting: {_setting_errors(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - anything else a setting can make pydantic raise
+        raise click.ClickException(f"bad setting: {type(exc).__name__}") from None
     setup_logging(settings.log_level, name)
     return settings
+
+
+def _setting_errors(exc: "ValidationError") -> str:
+    """What is wrong, per variable, without the values: pydantic's own message shows the input,
+    which may be a password (NEWSFLOW_KAFKA_SASL_PASSWORD, one inside NEWSFLOW_DB_URL)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = "NEWSFLOW_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else ""
+        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(parts)
 
 
 @click.group()
@@ -155,7 +169,6 @@ def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
     import time
 
     from services.sink.search import parse_query, parse_when
-    from services.sink.store import open_store
 
     settings = _settings("articles", db_url=db_url)
     now = time.time()
@@ -166,7 +179,7 @@ def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
         until_ts = parse_when(until, now, end=True) if until else None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    store = open_store(settings.database_url)
+    store = _open_store(settings.database_url)
     try:
         rows = store.list_articles(
             tag=tag, query=query, since=since_ts, until=until_ts, source=source, limit=limit
@@ -183,6 +196,18 @@ def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
             out.write(f"{when}  {tags:<24}  {row['title'] or '(no title)'}  [{row['source']}]\n")
     if not as_json:
         out.write(f"{len(rows)} article(s)\n")
+
+
+def _open_store(url: str):
+    """The database, or the reason it cannot be opened (its URL shown without the password)."""
+    import psycopg
+
+    from services.sink.store import open_store
+
+    try:
+        return open_store(url)
+    except (ValueError, OSError, sqlite3.Error, psycopg.Error) as exc:
+        raise click.ClickException(f"cannot open the database {redact_url(url)}: {exc}") from None
 
 
 @contextmanager
@@ -249,7 +274,6 @@ def retag(taxonomy_file, since, dry_run, timeout_s) -> None:
     """Retag stored articles under a new taxonomy, through the running tagger and sink."""
     from services.replay.context import NoPipeline, Pipeline, attach
     from services.replay.retag import RetagError, diff, load_new, render_diff, retag as run_retag
-    from services.sink.store import open_store
 
     since_ms = _millis(since, "--since")
     settings = _settings("retag")
@@ -260,7 +284,7 @@ def retag(taxonomy_file, since, dry_run, timeout_s) -> None:
             raise click.ClickException(str(exc)) from None
         pipeline = Pipeline(settings)  # a dry run needs only the database
     since_s = since_ms / 1000 if since_ms is not None else None
-    store = open_store(pipeline.settings.database_url)
+    store = _open_store(pipeline.settings.database_url)
     try:
         before = store.count()
         if dry_run:
@@ -367,18 +391,17 @@ taxonomy_option = click.option(
 @taxonomy_option
 def explain(article_id, db_url, taxonomy_file) -> None:
     """Why a stored article got, or did not get, each tag (from its stored clean text)."""
-    from services.sink.store import open_store
     from services.tagger.explain import render_explanation
 
     settings = _settings("explain", db_url=db_url, taxonomy_file=taxonomy_file)
     taxonomy = _load_taxonomy(settings.taxonomy_file)
-    store = open_store(settings.database_url)
+    store = _open_store(settings.database_url)
     try:
         row = store.get_article(article_id)
     finally:
         store.close()
     if row is None:
-        raise click.ClickException(f"no article with id {article_id!r} in {settings.database_url}")
+        raise click.ClickException(f"no article with id {article_id!r} in {redact_url(settings.database_url)}")
     click.echo(render_explanation(row, taxonomy))
 
 

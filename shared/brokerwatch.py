@@ -29,7 +29,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from shared.config import Settings
-from shared.kafka import RECONNECT_BACKOFF_MAX_MS, bootstrap_servers, ensure_topics
+from shared.kafka import RECONNECT_BACKOFF_MAX_MS, bootstrap_servers, ensure_topics, make_admin
 from shared.metrics import StageMetrics
 
 log = logging.getLogger(__name__)
@@ -169,9 +169,8 @@ class BrokerWatch:
         describe; None when the broker does not answer."""
         try:
             if self._admin is None:
-                self._admin = KafkaAdminClient(
-                    bootstrap_servers=bootstrap_servers(self.settings), request_timeout_ms=5000,
-                    reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+                self._admin = make_admin(
+                    self.settings, request_timeout_ms=5000, reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                 )
             described = self._admin.describe_topics(self.topics)
         except KafkaError:

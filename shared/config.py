@@ -5,10 +5,12 @@ Command-line flags override these by setting the same field (see services/cli.py
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +34,23 @@ class Settings(BaseSettings):
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     broker_port: int = 0  # embedded broker port; 0 picks a free one
+    # Kafka security, for a production cluster: every kafka-python client and the Faust stages use it
+    # (shared/kafka.py). SASL_* needs the username and password; SSL/SASL_SSL check the brokers'
+    # certificates against kafka_ssl_cafile (default: the system's CAs), and send a client
+    # certificate when kafka_ssl_certfile is set (mutual TLS).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")  # never in repr(), logs or errors
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None  # the client certificate's key, when not in the certfile
+    kafka_ssl_key_password: SecretStr = SecretStr("")
+    kafka_ssl_check_hostname: bool = True
 
     # Where things live.
     data_dir: Path = Path("data")
-    db_url: str = ""  # default: sqlite:///<data_dir>/newsflow.db
+    db_url: str = Field(default="", repr=False)  # default: sqlite:///<data_dir>/newsflow.db; may hold a password
     feeds_file: Path = SAMPLES / "feeds.yaml"  # YAML or OPML; the default is the bundled demo feeds
     taxonomy_file: Path = PROJECT_ROOT / "services" / "tagger" / "taxonomy.yaml"
     taxonomy_reload_s: float = Field(default=5.0, ge=0)  # the tagger re-reads a changed taxonomy file; 0: never
@@ -49,6 +64,15 @@ class Settings(BaseSettings):
     fetch_concurrency: int = Field(default=20, ge=1)  # fetches at once, all hosts
     # processes parsing feeds (default: one core left for the poller itself); 0: a thread of the poller
     parse_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=0)
+    # Bounds of one parse in a parser process (not in the thread of parse_workers=0): a longer parse is
+    # stopped by the process (SIGALRM; one that does not stop has its process replaced), and a parser
+    # process may not grow past parse_memory_mb (0: no cap).
+    parse_timeout_s: float = Field(default=60.0, gt=0)
+    parse_memory_mb: int = Field(default=1024, ge=0)
+    # An entry, file or page whose message would be larger is not published (counted); the cleaner's
+    # message carries the raw content and the clean text, so keep it under half the broker's
+    # message.max.bytes (1 MB by default on Apache Kafka).
+    max_article_bytes: int = Field(default=400_000, ge=1000)
     host_concurrency: int = Field(default=2, ge=1)  # fetches at once to one host
     host_min_gap_s: float = Field(default=1.0, ge=0)  # between two requests to one host
     fulltext_min_chars: int = Field(default=400, ge=0)  # shorter entries get their page fetched; 0: never
@@ -80,16 +104,31 @@ class Settings(BaseSettings):
     @field_validator("workers")
     @classmethod
     def _workers_format(cls, value: str) -> str:
-        parse_workers(value)
+        parse_worker_counts(value)
         return value
 
     @property
     def worker_counts(self) -> dict[str, int]:
-        return parse_workers(self.workers)
+        return parse_worker_counts(self.workers)
 
     @property
     def max_request_bytes(self) -> int:
         return max(8 * 1024 * 1024, 4 * self.max_message_bytes)
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> "Settings":
+        # mode="after": a failure shows this model's repr, where secrets are masked, not the raw input.
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(f"NEWSFLOW_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "NEWSFLOW_KAFKA_SASL_USERNAME and NEWSFLOW_KAFKA_SASL_PASSWORD")
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"NEWSFLOW_{name.upper()}: no such file {path}")
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise ValueError("NEWSFLOW_KAFKA_SSL_KEYFILE is the key of NEWSFLOW_KAFKA_SSL_CERTFILE, which is not set")
+        return self
 
     @cached_property
     def database_url(self) -> str:
@@ -126,7 +165,7 @@ class Settings(BaseSettings):
         return f"{self.group_prefix}-{stage}"
 
 
-def parse_workers(spec: str) -> dict[str, int]:
+def parse_worker_counts(spec: str) -> dict[str, int]:
     """"cleaner=2,tagger=2" -> {"cleaner": 2, "tagger": 2}; ValueError saying what is wrong."""
     counts: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -135,6 +174,23 @@ def parse_workers(spec: str) -> dict[str, int]:
             raise ValueError(f"NEWSFLOW_WORKERS: {part!r} is not STAGE=N with N >= 1 (e.g. cleaner=2,tagger=2)")
         counts[name.strip()] = int(number)
     return counts
+
+
+# password=/sslpassword= in a URL's query or a libpq connection string
+_PARAM_PASSWORD = re.compile(r"(?i)\b((?:ssl)?password)=[^&\s]*")
+
+
+def redact_url(url: str) -> str:
+    """A database or broker URL fit for logs and error messages: every password replaced by ***.
+    The user part ends at the last "@" before the query, so a password holding "@" goes whole."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        query = rest.find("?")
+        at = rest.rfind("@", 0, query if query != -1 else len(rest))
+        at = at if at != -1 else rest.rfind("@")  # a "?" in the password: over-redacting is the safe side
+        if at != -1 and ":" in rest[:at]:
+            rest = rest[:at].split(":", 1)[0] + ":***" + rest[at:]
+    return _PARAM_PASSWORD.sub(r"\1=***", scheme + sep + rest)
 
 
 def load_settings(**overrides) -> Settings:

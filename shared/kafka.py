@@ -3,6 +3,7 @@ and offsets measured in a way that is right on Apache Kafka and on the local bro
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Iterable
 
@@ -24,8 +25,52 @@ def bootstrap_servers(settings: Settings) -> list[str]:
     return [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
 
 
+def security_config(settings: Settings) -> dict:
+    """kafka-python's settings for NEWSFLOW_KAFKA_SECURITY_PROTOCOL and its companions; every
+    client newsflow makes takes them (Faust's stages: faust_credentials below)."""
+    protocol = settings.kafka_security_protocol
+    config: dict = {"security_protocol": protocol}
+    if protocol.startswith("SASL"):
+        config.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            # kafka-python takes these for SCRAM too
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
+        )
+    if protocol in ("SSL", "SASL_SSL"):
+        config.update(
+            ssl_cafile=_path(settings.kafka_ssl_cafile),
+            ssl_certfile=_path(settings.kafka_ssl_certfile),
+            ssl_keyfile=_path(settings.kafka_ssl_keyfile),
+            ssl_password=settings.kafka_ssl_key_password.get_secret_value() or None,
+            ssl_check_hostname=settings.kafka_ssl_check_hostname,
+        )
+    return config
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext:
+    """The TLS context of NEWSFLOW_KAFKA_SSL_* (for aiokafka, which takes a context, not files)."""
+    context = ssl.create_default_context(cafile=_path(settings.kafka_ssl_cafile))
+    context.check_hostname = settings.kafka_ssl_check_hostname
+    if settings.kafka_ssl_certfile:
+        context.load_cert_chain(
+            _path(settings.kafka_ssl_certfile), _path(settings.kafka_ssl_keyfile),
+            settings.kafka_ssl_key_password.get_secret_value() or None,
+        )
+    return context
+
+
+def _path(path) -> str | None:
+    return str(path) if path else None
+
+
+def make_admin(settings: Settings, cls: type = KafkaAdminClient, **overrides) -> KafkaAdminClient:
+    return cls(**{"bootstrap_servers": bootstrap_servers(settings), **security_config(settings), **overrides})
+
+
 def make_producer(settings: Settings, **overrides) -> KafkaProducer:
     config = dict(
+        **security_config(settings),
         bootstrap_servers=bootstrap_servers(settings),
         acks="all",
         linger_ms=5,
@@ -42,6 +87,7 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
 
 def make_consumer(settings: Settings, group: str | None, *topics: str, **overrides) -> KafkaConsumer:
     config = dict(
+        **security_config(settings),
         bootstrap_servers=bootstrap_servers(settings),
         group_id=group,
         enable_auto_commit=False,
@@ -61,7 +107,7 @@ def pipeline_topics(settings: Settings, tags: Iterable[str] = ()) -> list[str]:
 
 def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
     """Create the topics that do not exist yet; returns the ones created."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
+    admin = make_admin(settings)
     try:
         existing = set(admin.list_topics())
         wanted = [n for n in dict.fromkeys(names) if n not in existing]

@@ -65,9 +65,10 @@ class Article:
 
 _ARTICLE_FIELDS = {f.name for f in fields(Article)}
 _REQUIRED = ("id", "url", "source", "content")
-_TEXT_OR_NULL = ("title", "published_at", "text", "dateline", "language", "taxonomy_version", "duplicate_of",
-                 "story_id")
-_NUMBER = (int, float)
+_STRINGS = ("content_type", "content_hash")
+_OPTIONAL_STRINGS = (
+    "title", "published_at", "text", "dateline", "language", "taxonomy_version", "duplicate_of", "story_id",
+)
 
 
 def encode(article: Article) -> bytes:
@@ -90,42 +91,57 @@ def decode(raw: bytes | None, max_bytes: int | None = None) -> Article:
     if not isinstance(data, dict):
         raise BadMessage(f"not a JSON object: {type(data).__name__}", "not_json")
     version = data.get("schema")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION or isinstance(version, bool):
         raise BadMessage(
             f"unknown schema version {version!r} (this build reads {SCHEMA_VERSION})", "schema_version"
         )
     missing = [k for k in _REQUIRED if not isinstance(data.get(k), str) or not data.get(k)]
     if missing:
         raise BadMessage(f"missing or non-string field(s): {', '.join(missing)}", "missing_field")
-    wrong = _wrong_types(data)
+    wrong = _wrongly_typed(data)
     if wrong:
-        raise BadMessage(f"malformed field(s): {', '.join(wrong)}", "malformed_field")
+        raise BadMessage(f"malformed field {wrong}", "malformed_field")
     try:
         tags = [Tag(**t) for t in data.get("tags") or []]
         kwargs = {k: v for k, v in data.items() if k in _ARTICLE_FIELDS and k != "tags"}
+        if kwargs.get("authors", []) is None:  # null for an empty list, as the tags may be
+            del kwargs["authors"]
         return Article(tags=tags, **kwargs)
     except TypeError as exc:
         raise BadMessage(f"malformed field: {exc}", "malformed_field") from None
 
 
-def _wrong_types(data: dict) -> list[str]:
-    """Fields of the wrong JSON type: a stage would fail on them later, or a database refuse them."""
-    wrong = [k for k in _TEXT_OR_NULL if data.get(k) is not None and not isinstance(data[k], str)]
-    wrong += [k for k in ("content_type", "content_hash") if k in data and not isinstance(data[k], str)]
-    fetched = data.get("fetched_at", 0.0)
-    if not isinstance(fetched, _NUMBER) or isinstance(fetched, bool):
-        wrong.append("fetched_at")
-    authors = data.get("authors", [])
-    if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
-        wrong.append("authors")
-    tags = data.get("tags") or []
-    if not isinstance(tags, list) or not all(
-        isinstance(t, dict) and isinstance(t.get("name"), str) and isinstance(t.get("score"), _NUMBER)
-        and isinstance(t.get("evidence", []), list)
-        for t in tags
-    ):
-        wrong.append("tags")
-    return [f"{k} ({type(data[k]).__name__})" for k in wrong]
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _wrongly_typed(data: dict) -> str | None:
+    """The first field whose JSON type is not the Article's (a reason), or None.
+
+    Checked here, once, because every stage after this trusts the types: a `title` that is a list
+    would pass the cleaner and the tagger and make the sink's database write fail for its whole batch.
+    """
+    for name in _STRINGS:
+        if name in data and not isinstance(data[name], str):
+            return f"{name!r}: a string, not {type(data[name]).__name__}"
+    for name in _OPTIONAL_STRINGS:
+        if data.get(name) is not None and not isinstance(data[name], str):
+            return f"{name!r}: a string or null, not {type(data[name]).__name__}"
+    if "fetched_at" in data and not _is_number(data["fetched_at"]):
+        return f"'fetched_at': a number, not {type(data['fetched_at']).__name__}"
+    authors = data.get("authors")
+    if authors is not None and not (isinstance(authors, list) and all(isinstance(a, str) for a in authors)):
+        return "'authors': a list of strings"
+    tags = data.get("tags")
+    if tags is None:
+        return None
+    if not isinstance(tags, list):
+        return f"'tags': a list, not {type(tags).__name__}"
+    for tag in tags:
+        if not (isinstance(tag, dict) and isinstance(tag.get("name"), str) and _is_number(tag.get("score"))
+                and isinstance(tag.get("evidence", []), list)):
+            return "'tags': each a {name: string, score: number, evidence: list}"
+    return None
 
 
 def content_id(content: str | bytes) -> str:

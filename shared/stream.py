@@ -12,7 +12,7 @@ import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
 from shared.config import Settings
-from shared.kafka import bootstrap_servers
+from shared.kafka import bootstrap_servers, ssl_context
 from shared.logs import hold_back_client_repeats
 from shared.metrics import StageMetrics
 from shared.schema import Article, BadMessage, DeadLetter, decode
@@ -54,6 +54,7 @@ def make_app(settings: Settings, stage: str, metrics: StageMetrics) -> faust.App
     app = faust.App(
         settings.group(stage),
         broker=brokers,
+        broker_credentials=faust_credentials(settings),
         # ~3 s group joins on the local broker instead of ~23 s (DESIGN.md).
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,
@@ -75,6 +76,19 @@ def make_app(settings: Settings, stage: str, metrics: StageMetrics) -> faust.App
     if metrics.lag is not None:
         _measure_lag(app, metrics)
     return app
+
+
+def faust_credentials(settings: Settings) -> faust.auth.Credentials | None:
+    """NEWSFLOW_KAFKA_SECURITY_PROTOCOL and its companions for Faust (aiokafka); the kafka-python
+    clients get the same from shared.kafka.security_config."""
+    protocol = settings.kafka_security_protocol
+    context = ssl_context(settings) if protocol in ("SSL", "SASL_SSL") else None
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username, password=settings.kafka_sasl_password.get_secret_value(),
+            ssl_context=context, mechanism=settings.kafka_sasl_mechanism,
+        )
+    return faust.SSLCredentials(context) if context else None
 
 
 def _measure_lag(app: faust.App, metrics: StageMetrics) -> None:

@@ -5,7 +5,7 @@ import gzip
 import http.server
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 
@@ -17,6 +17,11 @@ class Reply:
     delay_s: float = 0.0  # before the status line: a slow server
     gzip: bool = False
     endless: bool = False  # a body that never ends (until the client hangs up)
+    # A body streamed as these chunks, chunk_delay_s apart, until they end or the client hangs up;
+    # with `length`, the Content-Length declared for it (true or not), else none (Connection: close).
+    chunks: Callable[[], Iterable[bytes]] | None = None
+    chunk_delay_s: float = 0.0
+    length: int | None = None
 
 
 Route = Callable[[dict[str, str]], Reply]
@@ -26,6 +31,7 @@ class FeedServer:
     def __init__(self):
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.sent: dict[str, int] = {}  # bytes written of each streamed (chunks) body
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -47,6 +53,16 @@ class FeedServer:
                         self.send_header(name, value)
                     if reply.gzip:
                         self.send_header("Content-Encoding", "gzip")
+                    if reply.chunks is not None:
+                        if reply.length is not None:
+                            self.send_header("Content-Length", str(reply.length))
+                        self.send_header("Connection", "close")
+                        self.end_headers()
+                        for chunk in reply.chunks():
+                            self.wfile.write(chunk)
+                            server.sent[self.path] = server.sent.get(self.path, 0) + len(chunk)
+                            time.sleep(reply.chunk_delay_s)
+                        return
                     if reply.endless:
                         self.send_header("Connection", "close")
                         self.end_headers()

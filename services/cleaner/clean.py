@@ -26,7 +26,7 @@ AUTHORS = re.compile(r"^(?:authors?|written by|reporting by)\s*:\s*(?P<names>.{3
 BYLINE = re.compile(r"^[Bb][Yy]:?\s+(?P<names>[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}(?:(?:,|\s+and)\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3})*)$")
 # "WASHINGTON:", "LISLE, Ill. (WLS) —", "TAIPEI, Taiwan -"
 DATELINE = re.compile(r"^(?P<place>[A-Z][A-Z.'’ -]{2,30}?)(?:,\s*[A-Z][\w. ]{1,25})?(?:\s*\([A-Z]{2,10}\))?\s*(?::|—|–|\s-)\s")
-TAG = re.compile(r"<[^>]+>")
+TAG = re.compile(r"<[^<>]+>")  # not `<[^>]+>`: quadratic over a long run of "<"
 
 
 def normalise_text(text: str) -> str:

@@ -13,6 +13,11 @@ BLOCK_TAGS = {
     "blockquote", "tr", "table", "section", "article", "header", "footer", "figure", "figcaption", "pre", "hr",
 }
 WHOLE_PAGE = re.compile(r"<(?:html|body)\b", re.IGNORECASE)
+# No "<" inside a tag: `<[^>]*>` backtracks quadratically over a long run of "<" with no ">".
+TAG = re.compile(r"<[^<>]*>")
+# Characters XML forbids: lxml refuses to build text holding one ("All strings must be XML compatible").
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+CODE_START = re.compile(r"<(script|style|noscript|head)\b", re.IGNORECASE)
 # Widgets inside feed snippets, recognised by their class or id: share and follow buttons,
 # newsletter boxes, related-links panels, ads, photo credits.
 WIDGET_CLASS = re.compile(
@@ -31,6 +36,7 @@ class PageText:
 
 
 def html_to_text(markup: str) -> PageText:
+    markup = NOT_XML.sub("", markup)
     if WHOLE_PAGE.search(markup[:5000]):
         doc = trafilatura.bare_extraction(markup, with_metadata=True, include_comments=False, include_tables=False)
         if doc is not None and (doc.text or "").strip():
@@ -45,8 +51,31 @@ def snippet_to_text(markup: str) -> str:
         return ""
     try:
         root = lxml.html.fragment_fromstring(markup, create_parent="div")
-    except (ValueError, lxml.etree.ParserError):
-        return html.unescape(re.sub(r"<[^>]+>", " ", markup))
+    except (ValueError, AssertionError, lxml.etree.ParserError):  # lxml asserts on a lone "<html>"
+        return stripped_text(markup)
+    # libxml2 gives up on a document nested deeper than 255 elements and returns it empty:
+    # unclosed tags in a sloppy page, or markup made to hurt. Its words are still words.
+    if not root.text_content().strip() and TAG.sub("", markup).strip():
+        return stripped_text(markup)
+    return _lxml_text(root)
+
+
+def stripped_text(markup: str) -> str:
+    """The text of markup lxml cannot read: scripts and styles out, every tag a line break.
+    Linear in the length of the markup, whatever it holds."""
+    kept, pos = [], 0
+    while start := CODE_START.search(markup, pos):
+        kept.append(markup[pos:start.start()])
+        end = re.compile(rf"</{start[1]}\s*>", re.IGNORECASE).search(markup, start.end())
+        if end is None:
+            pos = len(markup)
+            break
+        pos = end.end()
+    kept.append(markup[pos:])
+    return html.unescape(TAG.sub("\n", " ".join(kept)))
+
+
+def _lxml_text(root) -> str:
     for bad in root.xpath(".//script|.//style|.//noscript|.//iframe|.//form|.//button"):
         bad.drop_tree()
     for element in list(root.iter()):

@@ -16,7 +16,7 @@ import orjson
 from services.cleaner.clean import split_title
 from services.poller.feeds import Feed
 from services.poller.parse import FeedParseError, canonical_url, parse_feed
-from shared.schema import Article, content_id, hash_text
+from shared.schema import Article, content_id, encode, hash_text
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -58,29 +58,41 @@ def decode_text(data: bytes) -> str:
         return str(best) if best is not None else data.decode("latin-1")
 
 
-def ingest_paths(paths: Iterable[Path], fetched_at: float) -> Iterator[Article | IngestError]:
+def ingest_paths(
+    paths: Iterable[Path], fetched_at: float, max_article_bytes: int | None = None,
+) -> Iterator[Article | IngestError]:
+    """Articles of every file; an article whose message would be over max_article_bytes is an
+    IngestError (the broker would refuse it, and the whole ingest would stop there)."""
     for path in iter_files(paths):
-        suffix = path.suffix.lower()
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            yield IngestError(path, None, f"cannot read: {exc.strerror or exc}")
-            continue
-        if suffix in JSONL_SUFFIXES:
-            yield from _jsonl(path, data, fetched_at)
-        elif suffix in FEED_SUFFIXES:
-            yield from _saved_feed(path, data, fetched_at)
-        elif suffix in HTML_SUFFIXES or suffix in TEXT_SUFFIXES:
-            text = decode_text(data)
-            if not text.strip():
-                yield IngestError(path, None, "empty file")
-            elif suffix in HTML_SUFFIXES:
-                yield _article(path, data, text, _html_title(text), "text/html", fetched_at)
-            else:
-                title, body = split_title(text)
-                yield _article(path, data, body, title, "text/plain", fetched_at)
+        for item in _ingest_file(path, fetched_at):
+            if max_article_bytes and isinstance(item, Article) and (size := len(encode(item))) > max_article_bytes:
+                item = IngestError(path, None, f"article {item.url} of {size:,} bytes is over the cap of "
+                                               f"{max_article_bytes:,} (NEWSFLOW_MAX_ARTICLE_BYTES)")
+            yield item
+
+
+def _ingest_file(path: Path, fetched_at: float) -> Iterator[Article | IngestError]:
+    suffix = path.suffix.lower()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        yield IngestError(path, None, f"cannot read: {exc.strerror or exc}")
+        return
+    if suffix in JSONL_SUFFIXES:
+        yield from _jsonl(path, data, fetched_at)
+    elif suffix in FEED_SUFFIXES:
+        yield from _saved_feed(path, data, fetched_at)
+    elif suffix in HTML_SUFFIXES or suffix in TEXT_SUFFIXES:
+        text = decode_text(data)
+        if not text.strip():
+            yield IngestError(path, None, "empty file")
+        elif suffix in HTML_SUFFIXES:
+            yield _article(path, data, text, _html_title(text), "text/html", fetched_at)
         else:
-            yield IngestError(path, None, f"unsupported file type {suffix!r}")
+            title, body = split_title(text)
+            yield _article(path, data, body, title, "text/plain", fetched_at)
+    else:
+        yield IngestError(path, None, f"unsupported file type {suffix!r}")
 
 
 def _article(path: Path, data: bytes, content: str, title: str | None, kind: str, fetched_at: float) -> Article:

@@ -35,15 +35,14 @@ from services.poller.fulltext import needs_full_text, with_full_text
 from services.poller.guard import parse_allowed
 from services.poller.ingest import IngestError, ingest_paths
 from services.poller.metrics import PollerMetrics
-from services.poller.parse import FeedParseError, ParsedFeed, parse_feed
+from services.poller.parse import FeedParseError, ParsedFeed, parse_feed, parse_within, parser_process
 from services.poller.schedule import max_age_s, next_delay
 from services.poller.state import PollerState
 from shared.config import Settings
 from shared.brokerwatch import EX_TEMPFAIL, BrokerWatch, wait_for_broker
 from shared.kafka import make_producer
 from shared.metrics import serve_metrics
-from shared.procs import die_with_parent
-from shared.schema import Article, DeadLetter, encode
+from shared.schema import Article, encode
 
 log = logging.getLogger(__name__)
 PUBLISH_CHUNK = 500
@@ -94,6 +93,8 @@ class Poller:
         self.hosts: dict[str, HostGate] = {}
         self.fetch_slots = asyncio.Semaphore(settings.fetch_concurrency)
         self.parse_pool = self._parse_pool()
+        # As many parses under way as there are processes, so a parse's time limit runs from its start.
+        self.parse_slots = asyncio.Semaphore(max(1, settings.parse_workers))
         self.next_at: dict[str, float] = {}  # feed key -> epoch seconds of its next poll
         self.failing: set[str] = set()  # feed keys whose last poll failed
         self.holding: set[str] = set()  # feeds whose body is in hand: a stop lets their poll finish
@@ -112,7 +113,7 @@ class Poller:
         try:
             for article in articles:
                 done = loop.create_future()
-                sent = self.producer.send(*self.message(article), key=article.key)
+                sent = self.producer.send(self.settings.raw_topic, key=article.key, value=encode(article))
                 sent.add_callback(_settle, loop, done, None)
                 sent.add_errback(_fail, loop, done)
                 waiters.append(done)
@@ -124,25 +125,8 @@ class Poller:
             raise PublishFailed(LOST_WHILE_PUBLISHING)
         self.metrics.messages_out.inc(len(articles))
 
-    def message(self, article: Article) -> tuple[str, bytes]:
-        """(topic, value) of an article: itself for news.raw; a dead letter if it is too large for
-        the stages (a feed entry of megabytes would only be dead-lettered by the cleaner, or be
-        refused by a broker and stop the poller at every poll)."""
-        value = encode(article)
-        limit = self.settings.max_message_bytes
-        if len(value) <= limit:
-            return self.settings.raw_topic, value
-        letter = DeadLetter(
-            stage="poller", reason=f"too_large: {len(value):,} bytes, over the {limit:,} a stage takes "
-            f"(NEWSFLOW_MAX_MESSAGE_BYTES); not published", original=value, topic=self.settings.raw_topic,
-            partition=-1, offset=-1, key=article.key,
-        ).bounded(limit)
-        log.warning("dead-lettering %s (%s): %s", article.id, article.url, letter.reason)
-        self.metrics.dead_lettered("too_large")
-        return self.settings.dlq_topic, letter.encode()
-
     def publish_blocking(self, articles: Sequence[Article]) -> None:
-        futures = [self.producer.send(*self.message(a), key=a.key) for a in articles]
+        futures = [self.producer.send(self.settings.raw_topic, key=a.key, value=encode(a)) for a in articles]
         self.producer.flush()
         try:
             for future in futures:
@@ -157,7 +141,7 @@ class Poller:
         """Publish every article in files and folders; explicit ingest always publishes."""
         published = 0
         chunk: list[Article] = []
-        for item in ingest_paths([Path(p) for p in paths], time.time()):
+        for item in ingest_paths([Path(p) for p in paths], time.time(), self.settings.max_article_bytes):
             if isinstance(item, IngestError):
                 self.metrics.ingest_errors.inc()
                 log.warning("ingest: %s", item)
@@ -275,23 +259,45 @@ class Poller:
     def _parse_pool(self) -> ProcessPoolExecutor | None:
         # feedparser is pure Python and the poller's main CPU cost: worker processes give it
         # the other cores. Spawned, not forked: the parent has the producer's thread running.
-        # die_with_parent: a poller killed with -9 must not leave its parsers behind.
+        # parser_process: a poller killed with -9 must not leave its parsers behind, and a parser
+        # process has a memory cap (NEWSFLOW_PARSE_MEMORY_MB).
         workers = self.settings.parse_workers
         if not workers:
             return None
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=parser_process, initargs=(self.settings.parse_memory_mb,))
 
     async def _parse(self, feed: Feed, fetched: Fetched) -> ParsedFeed:
-        args = (parse_feed, feed, fetched.body, time.time(), fetched.headers, fetched.url)
-        pool = self.parse_pool
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, *args)
-        except BrokenProcessPool:  # a worker died (out of memory on some body?): a new pool, this feed fails
-            if self.parse_pool is pool:  # the first of the feeds that were waiting on it replaces it
-                log.error("a feed parser process died (on %s or a feed parsed beside it); starting new ones", feed.name)
-                pool.shutdown(wait=False, cancel_futures=True)
-                self.parse_pool = self._parse_pool()
-            raise FeedParseError("the parser process died while parsing this body") from None
+        args = (feed, fetched.body, time.time(), fetched.headers, fetched.url)
+        loop = asyncio.get_running_loop()
+        if self.parse_pool is None:  # in a thread: nothing can stop it, so no time limit
+            return await loop.run_in_executor(None, parse_feed, *args)
+        limit = self.settings.parse_timeout_s
+        async with self.parse_slots:
+            pool = self.parse_pool
+            try:
+                # The parser process stops the parse itself after `limit` (parse_within). This is
+                # the backstop for a parse stuck where no signal gets through, and it also counts
+                # the start of a new parser process, hence the margin.
+                return await asyncio.wait_for(loop.run_in_executor(pool, parse_within, limit, *args), 2 * limit + 30)
+            except asyncio.TimeoutError:
+                self._replace_parsers(pool, f"parsing {feed.name} did not stop after {limit:g} s")
+                raise FeedParseError(f"parsing did not stop after {limit:g} s (NEWSFLOW_PARSE_TIMEOUT_S); "
+                                     "its process was replaced") from None
+            except BrokenProcessPool:  # a worker died (out of memory on some body?): a new pool, this feed fails
+                self._replace_parsers(pool, f"a feed parser process died (on {feed.name} or a feed parsed beside it)")
+                raise FeedParseError("the parser process died while parsing this body") from None
+
+    def _replace_parsers(self, pool: ProcessPoolExecutor, why: str) -> None:
+        """Stop `pool`'s processes, whatever they are doing, and start new ones; the feeds parsed
+        beside the one at fault fail this once (BrokenProcessPool)."""
+        if self.parse_pool is not pool:  # replaced already, by the first of the feeds that were on it
+            return
+        log.error("%s; starting new parser processes", why)
+        for process in list((pool._processes or {}).values()):  # no public way to stop a running task
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        self.parse_pool = self._parse_pool()
 
     async def _publish_entries(self, client: FeedClient, feed: Feed, parsed: ParsedFeed) -> tuple[int, tuple]:
         """Publish new and changed entries; returns how many, and what to mark as seen."""
@@ -306,13 +312,26 @@ class Poller:
             fresh.append(article)
         if fresh and feed.fulltext and self.settings.fulltext_min_chars:
             fresh = await self._with_full_texts(client, fresh)
-        if fresh:
-            await self.publish(fresh)
+        oversized = [a for a in fresh if self._oversized(a)]
+        for article in oversized:
+            status[article.id] = "too_large"
+            log.warning("feed %s: entry %s is over NEWSFLOW_MAX_ARTICLE_BYTES (%d); not published",
+                        feed.name, article.url, self.settings.max_article_bytes)
+        sendable = [a for a in fresh if status[a.id] != "too_large"]
+        if sendable:
+            await self.publish(sendable)
         for article in fresh:
             self.metrics.entries.labels(status[article.id]).inc()
         self.metrics.entries.labels("unchanged").inc(len(unchanged))
-        log.info("feed %s: %d entries, %d published", feed.name, len(parsed.entries), len(fresh))
-        return len(fresh), ([(a.id, a.content_hash) for a in fresh], unchanged)
+        log.info("feed %s: %d entries, %d published", feed.name, len(parsed.entries), len(sendable))
+        # An oversized entry is marked as seen too: counted once, and again only if it changes.
+        return len(sendable), ([(a.id, a.content_hash) for a in fresh], unchanged)
+
+    def _oversized(self, article: Article) -> bool:
+        """A message the broker may refuse: kafka-python raises at send() past its max_request_size,
+        Kafka refuses past message.max.bytes, and either made the poller exit and fail again on
+        the same entry after every restart."""
+        return len(encode(article)) > self.settings.max_article_bytes
 
     async def _with_full_texts(self, client: FeedClient, articles: list[Article]) -> list[Article]:
         short = [i for i, a in enumerate(articles) if needs_full_text(a, self.settings.fulltext_min_chars)]
@@ -335,6 +354,10 @@ class Poller:
         except FetchError as exc:
             self.metrics.fulltext.labels(exc.outcome).inc()
             log.info("full text of %s: %s (keeping the summary)", article.url, exc)
+            return article
+        if self._oversized(full):
+            self.metrics.fulltext.labels("too_large").inc()
+            log.info("full text of %s is over NEWSFLOW_MAX_ARTICLE_BYTES (keeping the summary)", article.url)
             return article
         self.metrics.fulltext.labels("ok").inc()
         return full
@@ -484,7 +507,7 @@ def main(
     feeds = [f for f in listed if f.enabled]
     metrics = PollerMetrics(CollectorRegistry())
     serve_metrics(settings, metrics.registry, "poller")
-    wait_for_broker(settings, [settings.raw_topic, settings.dlq_topic], metrics)
+    wait_for_broker(settings, [settings.raw_topic], metrics)
     if poll_feeds:
         log.info("polling %d feeds from %s (%d disabled)", len(feeds), settings.feeds_file, len(listed) - len(feeds))
     try:
@@ -498,7 +521,7 @@ def main(
 async def _serve(settings: Settings, metrics: PollerMetrics, feeds: list[Feed], *, once: bool,
                  ingest: Sequence[str], disabled: int) -> None:
     poller = Poller(settings, metrics=metrics)
-    poller.watch = BrokerWatch(settings, metrics, [settings.raw_topic, settings.dlq_topic]).start()
+    poller.watch = BrokerWatch(settings, metrics, [settings.raw_topic]).start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stopper(poller, sig))

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import calendar
 import io
+import resource
+import signal
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
+from services.poller import safexml
 from services.poller.feeds import Feed
+from shared.procs import die_with_parent
 from shared.schema import Article, content_id, hash_text
+
+safexml.install()  # no entity expansion, bounded nesting (safexml.py says what it measured)
 
 
 class FeedParseError(Exception):
@@ -28,9 +34,45 @@ class ParsedFeed:
         return self.bozo.split("(", 1)[0] if self.bozo else None
 
 
+def parser_process(memory_mb: int) -> None:
+    """Initializer of a parser process: it dies with the poller, and cannot grow past memory_mb
+    (0: no cap): a parse that needs more memory fails with MemoryError, or kills the process
+    (the poller replaces it), instead of taking the machine's memory."""
+    die_with_parent()
+    if memory_mb:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+class _ParseTimeout(BaseException):
+    """Raised by SIGALRM in a parser process. Not an Exception, so that parse_feed's catch-all
+    for feedparser's own crashes does not take it for one."""
+
+
+def parse_within(limit_s: float, *args) -> ParsedFeed:
+    """parse_feed(*args) in a parser process, stopped after limit_s seconds of parsing: the limit
+    counts from here, not from when the poller queued the feed or started the process."""
+    def expired(_signum, _frame):
+        raise _ParseTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, limit_s)
+    try:
+        return parse_feed(*args)
+    except _ParseTimeout:
+        raise FeedParseError(f"parsing took longer than {limit_s:g} s (NEWSFLOW_PARSE_TIMEOUT_S); stopped") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def canonical_url(url: str) -> str:
-    """Scheme and host lower-cased, utm_* parameters and the fragment dropped."""
-    parts = urlsplit(url.strip())
+    """Scheme and host lower-cased, utm_* parameters and the fragment dropped (a URL that does not
+    split, such as `http://[::1`, is kept as it is)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith("utm_")]
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, urlencode(query), ""))
 
@@ -88,6 +130,8 @@ def parse_feed(
     # A BytesIO, never bare bytes: feedparser opens a bytes argument as a file name first.
     try:
         parsed = feedparser.parse(io.BytesIO(body), sanitize_html=True, response_headers=headers)
+    except safexml.FeedTooDeep as exc:
+        raise FeedParseError(f"refused: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - feedparser's loose parser has crashes of its own (&#xD83D;)
         raise FeedParseError(f"feedparser failed: {type(exc).__name__}: {exc}") from None
     bozo = repr(parsed.get("bozo_exception")) if parsed.get("bozo") else None
@@ -129,10 +173,14 @@ def _first(entry, *keys):
 
 def _base_url(url: str, content_location: str | None) -> str | None:
     """The base for relative links: the server's Content-Location if it is a web address, else the URL."""
-    candidates = [urljoin(url, content_location)] if content_location else []
-    for candidate in candidates + [url]:
-        if urlsplit(candidate).scheme in ("http", "https"):
-            return candidate
+    candidates = [(url, content_location)] if content_location else []
+    for base, relative in candidates + [(url, "")]:
+        try:
+            candidate = urljoin(base, relative)
+            if urlsplit(candidate).scheme in ("http", "https"):
+                return candidate
+        except ValueError:  # "http://[bad": not a base for anything
+            continue
     return None
 
 

@@ -70,7 +70,7 @@ def backfill(settings: Settings, paths: Sequence[Path], rate: float | None = Non
     try:
         for path in files:
             published = 0
-            for item in ingest_paths([path], fetched_at):
+            for item in ingest_paths([path], fetched_at, settings.max_article_bytes):
                 if isinstance(item, IngestError):
                     result.errors.append(item)
                     log.warning("backfill: %s", item)

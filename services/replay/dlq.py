@@ -14,12 +14,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 import orjson
-from kafka import KafkaAdminClient
 
 from services.replay.runner import read_ranges
 from services.replay.times import show
 from shared.config import Settings
-from shared.kafka import bootstrap_servers, ensure_topics, high_watermarks, make_consumer, make_producer, partitions_of
+from shared.kafka import ensure_topics, high_watermarks, make_admin, make_consumer, make_producer, partitions_of
 from shared.schema import DeadLetter
 
 
@@ -53,7 +52,7 @@ class Letter:
 
 
 def _topic_exists(settings: Settings, topic: str) -> bool:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(settings))
+    admin = make_admin(settings)
     try:
         return topic in admin.list_topics()
     finally:

@@ -15,7 +15,7 @@ from kafka import KafkaAdminClient
 from kafka.protocol.admin import DescribeGroupsRequest
 
 from shared.config import Settings
-from shared.kafka import bootstrap_servers
+from shared.kafka import make_admin
 
 
 class _Admin(KafkaAdminClient):
@@ -37,7 +37,7 @@ class GroupState:
 
 
 def describe_group(settings: Settings, group: str) -> GroupState:
-    admin = _Admin(bootstrap_servers=bootstrap_servers(settings))
+    admin = make_admin(settings, _Admin)
     try:
         result = admin.describe_groups([group])[group]
     finally:

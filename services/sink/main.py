@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry
 
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Store, UpsertResult, open_store
-from shared.config import Settings
 from shared.brokerwatch import BrokerWatch, wait_for_broker
+from shared.config import Settings, redact_url
 from shared.kafka import make_consumer, make_producer
 from shared.metrics import serve_metrics
 from shared.schema import Article, BadMessage, DeadLetter, decode
@@ -39,7 +39,7 @@ class Sink:
         self.stopping = False
 
     def run(self) -> None:
-        log.info("sink consuming %s into %s", self.settings.tagged_topic, _redact(self.settings.database_url))
+        log.info("sink consuming %s into %s", self.settings.tagged_topic, redact_url(self.settings.database_url))
         try:
             while not self.stopping:
                 records = self.collect()
@@ -145,15 +145,6 @@ class Sink:
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.reason)
         self.producer.send(self.settings.dlq_topic, key=record.key, value=letter.encode())
         self.metrics.dead_lettered(exc.kind)
-
-
-def _redact(url: str) -> str:
-    """A database URL without its password, for logs."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
 
 
 def main(settings: Settings) -> None:

@@ -54,4 +54,6 @@ def open_store(url: str) -> Store:
         from services.sink.sql_store import open_postgres
 
         return open_postgres(url)
-    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://user@host/db")
+    from shared.config import redact_url
+
+    raise ValueError(f"unsupported database URL {redact_url(url)!r}: use sqlite:///path.db or postgresql://user@host/db")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -11,6 +12,9 @@ from shared.schema import Article, Tag
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+|\n+")
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# How far from a match its sentence is looked for, each way: the work per match stays bounded
+# ("balloon " 5,000 times with no sentence end took 80 s when the whole text was the sentence).
+MAX_SENTENCE_CHARS = 600
 
 
 @dataclass
@@ -30,27 +34,45 @@ class TopicVerdict:
 
 
 def _sentence_bounds(text: str, pos: int) -> tuple[int, int]:
-    start = 0
-    for m in SENTENCE_END.finditer(text, 0, pos):
+    start = max(0, pos - MAX_SENTENCE_CHARS)
+    for m in SENTENCE_END.finditer(text, start, pos):
         start = m.end()
-    end_match = SENTENCE_END.search(text, pos)
-    return start, end_match.start() if end_match else len(text)
+    end_match = SENTENCE_END.search(text, pos, pos + MAX_SENTENCE_CHARS)
+    return start, end_match.start() if end_match else min(len(text), pos + MAX_SENTENCE_CHARS)
 
 
 def _paragraph_of(text: str) -> callable:
     breaks = [m.start() for m in PARAGRAPH_BREAK.finditer(text)]
-    return lambda pos: sum(1 for b in breaks if b < pos)
+    return lambda pos: bisect_left(breaks, pos)  # the breaks before pos, in log time
+
+
+def _context_within(contexts: list[re.Match], s: int, e: int, start: int, end: int) -> re.Match | None:
+    """The first context match inside the sentence [s, e) that is not the ambiguous word [start, end)."""
+    i = bisect_left(contexts, s, key=re.Match.start)
+    while i < len(contexts) and contexts[i].start() < e:
+        context = contexts[i]
+        if context.end() <= e and not (context.start() < end and context.end() > start):
+            return context
+        i += 1
+    return None
+
+
+def _overlapping(spans: list[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
+    """The first of `spans` (sorted, not overlapping: finditer's) that overlaps [start, end)."""
+    i = bisect_right(spans, start, key=lambda span: span[1])  # the first that ends after start
+    return spans[i] if i < len(spans) and spans[i][0] < end else None
 
 
 def _judge(topic: Topic, text: str, where: str, verdict: TopicVerdict, repeats: Counter) -> None:
     vetoes = [m.span() for m in topic.veto.finditer(text)] if topic.veto else []
     paragraph = _paragraph_of(text)
     vetoed_paragraphs: set[int] = set()
+    contexts: list[re.Match] | None = None
     for match in topic.matcher.finditer(text):
         term = topic.terms[match.lastindex - 1]
         start, end = match.span()
         item = {"phrase": match.group(), "where": where, "pos": start}
-        veto = next(((vs, ve) for vs, ve in vetoes if vs < end and start < ve), None)
+        veto = _overlapping(vetoes, start, end)
         if veto:
             item["veto"] = text[veto[0]:veto[1]]
             verdict.vetoed.append(item)
@@ -63,11 +85,9 @@ def _judge(topic: Topic, text: str, where: str, verdict: TopicVerdict, repeats: 
             verdict.vetoed.append(item)
             continue
         if term.ambiguous:
-            s, e = _sentence_bounds(text, start)
-            context = topic.context.search(text[s:e]) if topic.context else None
-            # the ambiguous word itself does not count as its own context
-            while context and s + context.start() < end and s + context.end() > start:
-                context = topic.context.search(text[s:e], context.end())
+            if contexts is None:  # found once per text, not searched again for every ambiguous match
+                contexts = list(topic.context.finditer(text)) if topic.context else []
+            context = _context_within(contexts, *_sentence_bounds(text, start), start, end)
             if not context:
                 verdict.lacking_context.append(item)
                 continue

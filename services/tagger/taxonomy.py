@@ -1,6 +1,7 @@
 """The taxonomy file: topics, their phrases and rules, loaded and compiled once."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,11 +125,63 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise TaxonomyError(f"{where}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
+    except UnicodeDecodeError as exc:
+        raise TaxonomyError(f"{where}: not UTF-8 text: {exc}") from None
+    except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: `[[[[…` nested thousands deep
         raise TaxonomyError(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("topics"), dict) or not data["topics"]:
         raise TaxonomyError(f"{where}: expected a mapping with `version` and a non-empty `topics` mapping")
     if "version" not in data:
         raise TaxonomyError(f"{where}: missing version")
+    _check_values(data, where)
     topics = tuple(_topic(name, spec, where) for name, spec in data["topics"].items())
     return Taxonomy(version=str(data["version"]), topics=topics)
+
+
+def _check_values(data: dict, where: str) -> None:
+    """What the compiler above takes for granted, checked first: a mistake in the file is a
+    TaxonomyError naming it, never a TypeError or OverflowError from deep inside (found by the
+    property tests, tests/unit/test_properties.py)."""
+    version = data["version"]
+    if not isinstance(version, (str, int, float)) or isinstance(version, bool) or not str(version).strip():
+        raise TaxonomyError(f"{where}: version must be a non-empty string or number, not {version!r}")
+    for name, spec in data["topics"].items():
+        if not isinstance(spec, dict):
+            continue  # _topic says what is wrong
+        at = f"{where}: topic {name!r}"
+        for key in ("threshold", "title_weight"):
+            if key in spec:
+                _check_number(spec[key], f"{at} {key}", positive=key == "threshold")
+        for key in ("phrases", "patterns", "context", "veto"):
+            items = spec.get(key)
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                raise TaxonomyError(f"{at} {key}: a list, not {type(items).__name__} {items!r}")
+            for i, item in enumerate(items):
+                if isinstance(item, dict) and "weight" in item:
+                    _check_number(item["weight"], f"{at} {key}[{i}] weight")
+                pattern = item.get("pattern") if isinstance(item, dict) else item if key == "patterns" else None
+                if isinstance(pattern, str):
+                    _check_pattern(pattern, f"{at} {key}[{i}]")
+
+
+def _check_number(value, where: str, positive: bool = False) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise TaxonomyError(f"{where}: a number, not {value!r}")
+    if positive and value <= 0:
+        raise TaxonomyError(f"{where}: must be above 0 (at 0 every article would get the tag), not {value!r}")
+
+
+def _check_pattern(pattern: str, where: str) -> None:
+    """A pattern compiles inside the topic's one alternation, and it can be told apart there."""
+    try:
+        compiled = re.compile(f"(?:{pattern})")
+    except (re.error, OverflowError, RecursionError) as exc:  # `a{99999999999}` overflows
+        raise TaxonomyError(f"{where}: bad pattern {pattern!r}: {exc}") from None
+    if compiled.groups:
+        # The tagger finds which term matched by its group in the alternation; groups of
+        # a pattern's own would shift the numbering and credit the wrong term.
+        raise TaxonomyError(f"{where}: pattern {pattern!r} has a capturing group: write (?:...) instead of (...)")
+    if compiled.fullmatch(""):
+        raise TaxonomyError(f"{where}: pattern {pattern!r} matches empty text")

@@ -62,3 +62,31 @@ def test_bad_input_is_a_clear_error_not_a_traceback(db, args, message):
     assert out.exit_code == 2
     assert message in out.output
     assert "Traceback" not in out.output
+
+
+@pytest.mark.parametrize("args", [
+    ["--source", "strait-desk' OR '1'='1"],
+    ["--source", "x'); DROP TABLE articles; --"],
+    ["--source", "%"],
+    ["--tag", "hotline' OR 1=1 --"],
+    ["--tag", "%"],
+    ["--tag", 'hotline"; DELETE FROM article_tags; --'],
+    ["--query", "balloon') OR 1=1; DROP TABLE articles; --"],
+    ["--query", "title:hotline"],  # an FTS5 column filter, were it read as one
+    ["--query", "NEAR(balloon strait)"],  # FTS5's NEAR, were it read as one
+])
+def test_sql_and_search_syntax_in_any_value_are_plain_text(db, args):
+    """Every value is a bound parameter (and a query only words): nothing matches these, nothing changes."""
+    out = run("articles", "--db", db, *args, "--json")
+    assert out.exit_code == 0, out.output
+    assert out.output == ""
+    store = open_store(db)
+    try:
+        assert store.count() == 3 and store.tag_counts() == {"hotline": 1, "taiwan": 1}
+    finally:
+        store.close()
+
+
+def test_sql_in_a_time_is_a_usage_error(db):
+    out = run("articles", "--db", db, "--since", "2024-01-01' OR 1=1 --")
+    assert out.exit_code == 2 and "cannot read" in out.output and "Traceback" not in out.output

@@ -204,3 +204,27 @@ def test_a_trailing_list_of_bare_headlines_is_cut_but_a_list_in_the_story_stays(
     assert clean_article(article("Bakery wins\n" + body + tail)).text.endswith("a second oven.")
     listed = body + "What they will buy:\n\nA second oven for the bakery\nTwo new delivery vans\nA bigger shop front"
     assert clean_article(article("Bakery wins\n" + listed)).text.endswith("A bigger shop front")
+
+
+# -- markup lxml cannot read (found by tests/unit/test_properties.py and the hostile feeds) ----
+
+STORY = "The harbour council met on Tuesday and agreed the budget for the new pier."
+
+
+def test_markup_nested_past_libxml2s_limit_keeps_its_text():
+    """libxml2 returns a document nested deeper than 255 elements empty; unclosed tags do that too."""
+    for markup in ("<div>" * 300 + f"<p>{STORY}</p>" + "</div>" * 300, "<b>" * 1000 + STORY,
+                   f"<html><body>{'<div>' * 5000}<p>{STORY}</p><script>var x = 1;</script></body></html>"):
+        cleaned = clean_article(article(markup, "text/html"))
+        assert cleaned.text == STORY
+
+
+@pytest.mark.parametrize("markup", ["<html>", "<p>\x1f" + STORY, "<p>" + STORY + "\x00\x0b</p>", "<html><body>\x08"])
+def test_markup_lxml_refuses_is_text_or_no_text(markup):
+    """A lone <html> made lxml assert; a control character made it refuse to set element text."""
+    try:
+        cleaned = clean_article(article(markup, "text/html"))
+    except ValueError as exc:
+        assert str(exc) == "no text left after cleaning" and STORY not in markup
+    else:
+        assert cleaned.text == STORY

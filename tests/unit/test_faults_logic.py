@@ -5,16 +5,16 @@ import logging
 import pytest
 
 from services.supervisor.main import worker_names
-from shared.config import Settings, parse_workers
+from shared.config import Settings, parse_worker_counts
 from shared.logs import ClientRepeats
 
 
 def test_workers_setting_is_parsed_and_checked():
-    assert parse_workers("cleaner=2, tagger=3") == {"cleaner": 2, "tagger": 3}
-    assert parse_workers("") == {}
+    assert parse_worker_counts("cleaner=2, tagger=3") == {"cleaner": 2, "tagger": 3}
+    assert parse_worker_counts("") == {}
     for bad in ("cleaner", "cleaner=0", "cleaner=two", "=2"):
         with pytest.raises(ValueError, match="STAGE=N"):
-            parse_workers(bad)
+            parse_worker_counts(bad)
     with pytest.raises(ValueError):
         Settings(workers="tagger=x")
 

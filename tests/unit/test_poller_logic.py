@@ -10,7 +10,7 @@ import pytest
 from services.poller.feeds import FeedsFileError, Feed, load_feeds
 from services.poller.fetch import read_file
 from services.poller.ingest import IngestError, ingest_paths
-from services.poller.parse import FeedParseError, canonical_url, parse_feed
+from services.poller.parse import FeedParseError, canonical_url, parse_feed, parse_within
 from services.poller.state import PollerState
 from shared.config import SAMPLES
 from tests.conftest import SEEDS, TESTDATA
@@ -125,7 +125,61 @@ def test_ids_guid_then_canonical_link_then_title_and_date():
     assert canonical_url("HTTPS://Example.ORG/p?a=1&utm_medium=rss#f") == "https://example.org/p?a=1"
 
 
+def test_invalid_urls_in_a_feed_or_its_headers_do_not_stop_the_parse():
+    """Found by the property tests: urllib raises ValueError on `http://[::1` (an unclosed IPv6 host)."""
+    body = (b"<rss version='2.0'><channel><title>t</title>"
+            b"<item><title>A</title><link>http://[::1/a</link></item></channel></rss>")
+    parsed = parse_feed(Feed("x", "https://example.org/feed"), body, 0, {"content-location": "http://[bad"})
+    assert [e.title for e in parsed.entries] == ["A"]
+    assert canonical_url(" http://[::1/a ") == "http://[::1/a"
+
+
+def test_entities_are_expanded_only_within_a_budget_and_nesting_is_bounded():
+    """services/poller/safexml.py; the hostile feeds themselves are in tests/integration/test_hostile_feeds.py."""
+    feed = Feed("x", "https://example.org/feed")
+
+    def rss(doctype: str, title: str, body: str = "b") -> bytes:
+        return (f"<?xml version='1.0'?>{doctype}<rss version='2.0'><channel><title>t</title>"
+                f"<item><guid>g</guid><title>{title}</title><description>{body}</description></item></channel></rss>").encode()
+
+    # an abbreviation, as RDF feeds declare them, still expands (on one line too)
+    abbreviation = '<!DOCTYPE rss [<!ENTITY ex "https://example.org/vocabulary#">]>'
+    xml = {"content-type": "application/rss+xml"}
+    parsed = parse_feed(feed, rss(abbreviation, "&ex;term"), 0, xml)
+    assert parsed.entries[0].title == "https://example.org/vocabulary#term" and not parsed.bozo
+    # nested entities are refused: the loose parser leaves the reference as text
+    nested = '<!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    parsed = parse_feed(feed, rss(nested, "x &b; y"), 0, xml)
+    assert parsed.bozo_kind == "SAXParseException" and parsed.entries[0].title == "x &b; y"
+    # so is a plain entity whose references would expand past the budget (1,000,000 characters)
+    wide = '<!DOCTYPE rss [<!ENTITY w "' + "w" * 1000 + '">]>'
+    parsed = parse_feed(feed, rss(wide, "wide", "&w;" * 1001), 0, xml)
+    assert parsed.bozo_kind == "SAXParseException" and "wwww" not in parsed.entries[0].content
+    assert "w" * 1000 in parse_feed(feed, rss(wide, "wide", "&w;" * 999), 0, xml).entries[0].content
+    with pytest.raises(FeedParseError, match="nested deeper than 1000"):
+        parse_feed(feed, rss("", "deep").replace(b"<channel>", b"<channel>" + b"<x>" * 1001 + b"</x>" * 1001), 0, xml)
+
+
+def test_a_parse_is_stopped_after_its_time_limit():
+    feed = Feed("x", "https://example.org/feed")
+    def rss(filler: bytes) -> bytes:
+        return b"<rss version='2.0'><channel><title>t</title>" + filler + b"<item><title>A</title></item></channel></rss>"
+
+    with pytest.raises(FeedParseError, match=r"longer than 0.2 s \(NEWSFLOW_PARSE_TIMEOUT_S\)"):
+        parse_within(0.2, feed, rss(b"<x>y</x>" * 300_000), 0)
+    assert [e.title for e in parse_within(5, feed, rss(b""), 0).entries] == ["A"]
+    time.sleep(0.3)  # no alarm left behind to go off later
+
+
 # -- file ingest -----------------------------------------------------------------------------
+
+def test_an_article_over_the_size_cap_is_an_ingest_error(tmp_path):
+    (tmp_path / "small.txt").write_text("A small story\n\nIt is short.")
+    (tmp_path / "huge.txt").write_text("A huge story\n\n" + "word " * 300_000)
+    items = list(ingest_paths([tmp_path], 0, max_article_bytes=400_000))
+    assert [type(i).__name__ for i in items] == ["IngestError", "Article"]
+    assert "over the cap of 400,000 (NEWSFLOW_MAX_ARTICLE_BYTES)" in str(items[0]) and "huge.txt" in str(items[0])
+
 
 def test_seeds_ingest_with_stable_ids_titles_and_file_urls():
     need(SEEDS)
