@@ -57,8 +57,13 @@ def run(feeds_file, db_url, ingest, once) -> None:
     With --ingest and neither --feeds nor NEWSFLOW_FEEDS_FILE, only the files are ingested.
     """
     from services.supervisor.main import run as run_supervisor
+    from services.supervisor.main import worker_names
 
     settings = _settings("supervisor", feeds_file=feeds_file, db_url=db_url)
+    try:
+        worker_names(settings)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     poll_feeds = bool(feeds_file or os.environ.get("NEWSFLOW_FEEDS_FILE") or not ingest)
     if poll_feeds:
         _check_feeds_file(settings)
@@ -360,6 +365,10 @@ def dlq_replay(reason, stage) -> None:
         sent = dead.replay(pipeline.settings, letters)
     where = ", ".join(f"{n} to {topic}" for topic, n in sorted(sent.items())) or "none"
     click.echo(f"replayed {sum(sent.values())} dead letter(s): {where}; {earlier} replayed before were left alone")
+    partial = sum(l.partial and not l.replayed for l in letters)
+    if partial:
+        click.echo(f"{partial} letter(s) of too-large messages keep only their start and were not replayed "
+                   "(the whole message is at the letter's topic, partition and offset)")
 
 
 def _load_taxonomy(path):

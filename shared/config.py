@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     topic_prefix: str = "news"
     group_prefix: str = "newsflow"  # consumer groups are <group_prefix>-<stage>
     partitions: int = Field(default=4, ge=1)
+    # The largest message a stage takes (an article as JSON; ~100 KB is a long one); a larger
+    # one is dead-lettered as too_large. Producers and the topics newsflow creates allow
+    # max_request_bytes, room for a stage's output (the cleaner adds the text beside the content).
+    max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     replication_factor: int = Field(default=1, ge=1)
     # Group timeouts: with client defaults a join takes ~23 s on the local broker, ~3 s with these.
     session_timeout_ms: int = 6000
@@ -91,8 +95,25 @@ class Settings(BaseSettings):
     # Supervisor.
     restart_limit: int = Field(default=5, ge=1)  # deaths within restart_window_s before giving up
     restart_window_s: float = 60.0
+    # Processes per stage under `newsflow run`, e.g. "cleaner=2,tagger=2" (one each if not named).
+    # Workers of a stage share its consumer group and split its input topic's partitions.
+    workers: str = ""
 
     log_level: str = "INFO"
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_format(cls, value: str) -> str:
+        parse_worker_counts(value)
+        return value
+
+    @property
+    def worker_counts(self) -> dict[str, int]:
+        return parse_worker_counts(self.workers)
+
+    @property
+    def max_request_bytes(self) -> int:
+        return max(8 * 1024 * 1024, 4 * self.max_message_bytes)
 
     @model_validator(mode="after")
     def _kafka_security_complete(self) -> "Settings":
@@ -142,6 +163,17 @@ class Settings(BaseSettings):
 
     def group(self, stage: str) -> str:
         return f"{self.group_prefix}-{stage}"
+
+
+def parse_worker_counts(spec: str) -> dict[str, int]:
+    """"cleaner=2,tagger=2" -> {"cleaner": 2, "tagger": 2}; ValueError saying what is wrong."""
+    counts: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, number = part.partition("=")
+        if not sep or not name.strip() or not number.strip().isdigit() or int(number) < 1:
+            raise ValueError(f"NEWSFLOW_WORKERS: {part!r} is not STAGE=N with N >= 1 (e.g. cleaner=2,tagger=2)")
+        counts[name.strip()] = int(number)
+    return counts
 
 
 # password=/sslpassword= in a URL's query or a libpq connection string

@@ -14,6 +14,9 @@ from kafka.errors import TopicAlreadyExistsError
 from shared.config import Settings
 
 log = logging.getLogger(__name__)
+# kafka-python backs off reconnecting up to 30 s by default: after an outage of the broker a
+# client would take that long to notice it is back. 2 s at most.
+RECONNECT_BACKOFF_MAX_MS = 2000
 
 
 def bootstrap_servers(settings: Settings) -> list[str]:
@@ -75,7 +78,8 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
         # for good (DESIGN.md). Duplicates from retries are harmless: the sink upserts by id.
         enable_idempotence=False,
         retries=5,
-        max_request_size=8 * 1024 * 1024,
+        max_request_size=settings.max_request_bytes,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
     config.update(overrides)
     return KafkaProducer(**config)
@@ -90,6 +94,7 @@ def make_consumer(settings: Settings, group: str | None, *topics: str, **overrid
         auto_offset_reset="earliest",
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
     config.update(overrides)
     return KafkaConsumer(*topics, **config)
@@ -109,9 +114,11 @@ def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
         created = []
         for name in wanted:
             try:
-                admin.create_topics(
-                    [NewTopic(name, settings.partitions, settings.replication_factor)]
-                )
+                admin.create_topics([NewTopic(
+                    name, settings.partitions, settings.replication_factor,
+                    # Apache Kafka refuses messages over ~1 MB unless the topic allows more.
+                    topic_configs={"max.message.bytes": str(settings.max_request_bytes)},
+                )])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass  # another process won the race

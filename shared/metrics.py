@@ -65,6 +65,16 @@ class StageMetrics:
             ["stage", "reason"],
             registry=registry,
         )
+        # The broker as this process sees it (shared/brokerwatch.py): up now, and how often lost.
+        self.kafka_up = Gauge(
+            "newsflow_kafka_up",
+            "1 when this process reached the Kafka broker at its last check (every second), else 0.",
+            ["stage"], registry=registry,
+        ).labels(stage)
+        self.kafka_outages = Counter(
+            "newsflow_kafka_outages_total", "Times this process found the Kafka broker unreachable after reaching it.",
+            ["stage"], registry=registry,
+        ).labels(stage)
         Gauge(
             "newsflow_build_info", "Version of the running process (always 1).", ["stage", "version"],
             registry=registry,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import orjson
 
 SCHEMA_VERSION = 1
 DLQ_SCHEMA_VERSION = 1
+LETTER_KEEPS = 64 * 1024  # bytes of a too-large original a dead letter keeps
 
 
 class BadMessage(ValueError):
@@ -74,9 +75,15 @@ def encode(article: Article) -> bytes:
     return orjson.dumps(article)
 
 
-def decode(raw: bytes | None) -> Article:
+def decode(raw: bytes | None, max_bytes: int | None = None) -> Article:
+    """The article in `raw`; BadMessage saying why when there is none (or it is over max_bytes)."""
     if raw is None:
         raise BadMessage("empty message (tombstone)", "empty")
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise BadMessage(
+            f"too large: {len(raw):,} bytes, over the {max_bytes:,} a stage takes (NEWSFLOW_MAX_MESSAGE_BYTES)",
+            "too_large",
+        )
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -160,6 +167,15 @@ class DeadLetter:
     key: bytes | None = None
     at: float = field(default_factory=time.time)
     schema: int = DLQ_SCHEMA_VERSION
+    # Set when `original` keeps only the start of a message too large to carry whole: its size.
+    # The whole message is still at topic/partition/offset (until the topic's retention).
+    original_size: int | None = None
+
+    def bounded(self, max_bytes: int) -> "DeadLetter":
+        """This letter, keeping only the first LETTER_KEEPS bytes of an original over max_bytes."""
+        if len(self.original) <= max_bytes:
+            return self
+        return replace(self, original=self.original[:LETTER_KEEPS], original_size=len(self.original))
 
     def encode(self) -> bytes:
         data = asdict(self)

@@ -13,6 +13,7 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
 from shared.config import Settings
 from shared.kafka import bootstrap_servers, ssl_context
+from shared.logs import hold_back_client_repeats
 from shared.metrics import StageMetrics
 from shared.schema import Article, BadMessage, DeadLetter, decode
 
@@ -68,6 +69,7 @@ def make_app(settings: Settings, stage: str, metrics: StageMetrics) -> faust.App
         web_enabled=False,
         datadir=str(settings.data_dir / f"faust-{stage}"),
         topic_partitions=settings.partitions,
+        producer_max_request_size=settings.max_request_bytes,  # Faust's 1 MB would refuse a large letter
     )
     # Faust's sensor API, without Faust's web server: the registry is served by prometheus_client.
     app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(metrics.registry, "newsflow_faust"))
@@ -115,7 +117,7 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
 
 
 Transform = Callable[[Article], Article]
-Emit = Callable[[Article], Awaitable[None]]
+Emit = Callable[[Article], Awaitable[list]]  # returns the sends' delivery futures
 
 
 async def process(
@@ -125,12 +127,13 @@ async def process(
     emit: Emit,
     dlq: faust.TopicT,
     metrics: StageMetrics,
+    max_bytes: int | None = None,
 ) -> None:
     """Run every event through `transform` and `emit` the result.
 
-    Bad input (undecodable, or `transform` raising) becomes a dead letter and the loop goes on;
-    an exception from `emit` or the DLQ send is an infrastructure fault and stops the agent
-    loudly, so its offset is never committed and the event is processed again.
+    Bad input (undecodable, over `max_bytes`, or `transform` raising) becomes a dead letter and
+    the loop goes on; an exception from `emit` or the DLQ send is an infrastructure fault and
+    stops the agent loudly, so its offset is never committed and the event is processed again.
     """
     async for event in stream.events():
         metrics.messages_in.inc()
@@ -139,7 +142,7 @@ async def process(
         if metrics.lag is not None:
             metrics.lag.consumed(event.message.tp, event.message.offset, event.message.timestamp)
         try:
-            result = transform(decode(raw))
+            result = transform(decode(raw, max_bytes))
         except Exception as exc:  # noqa: BLE001 - any failure on this input is this input's fault
             kind = exc.kind if isinstance(exc, BadMessage) else type(exc).__name__
             msg = event.message
@@ -152,6 +155,8 @@ async def process(
                 offset=msg.offset,
                 key=event.key,
             )
+            if max_bytes is not None:  # a too-large original: the letter keeps its start
+                letter = letter.bounded(max_bytes)
             log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, letter.reason)
             await _or_die(dlq.send(key=event.key, value=letter.encode()))
             metrics.dead_lettered(kind)
@@ -167,12 +172,26 @@ async def _or_die(send: Awaitable) -> None:
     unacknowledged, which stalls every later commit. Exiting loses nothing: the event's
     offset is not committed, so the restarted worker (by the supervisor or the container
     runtime) processes it again.
+
+    A send only queues the message; the broker may still refuse it later (Faust then just logs
+    a warning and commits the offset anyway). So a failed delivery exits too: that happens
+    when the producer flushes before a commit, before the commit is sent.
     """
     try:
-        await send
+        sent = await send
     except Exception:  # noqa: BLE001
         log.critical("cannot produce to Kafka; exiting so the worker is restarted", exc_info=True)
         os._exit(75)
+    for delivery in sent if isinstance(sent, list) else [sent]:
+        if isinstance(delivery, asyncio.Future):
+            delivery.add_done_callback(_exit_if_undelivered)
+
+
+def _exit_if_undelivered(delivery: asyncio.Future) -> None:
+    if delivery.cancelled() or delivery.exception() is None:
+        return
+    log.critical("Kafka did not take a message (%r); exiting so the worker is restarted", delivery.exception())
+    os._exit(75)
 
 
 def run_worker(app: faust.App, settings: Settings) -> None:
@@ -183,4 +202,5 @@ def run_worker(app: faust.App, settings: Settings) -> None:
     level = "debug" if settings.log_level.upper() == "DEBUG" else "warn"
     worker = Worker(app, loglevel=level, quiet=True)
     worker.spinner = None  # its cursor codes garble the shared terminal of `newsflow run`
+    worker.on_setup_root_logger = hold_back_client_repeats  # Faust installs handlers of its own
     worker.execute_from_commandline()

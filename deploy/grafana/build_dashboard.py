@@ -107,6 +107,8 @@ ROWS: list[tuple[str, list[Panel]]] = [
     ("Processes", [
         Panel("Up", "1 when Prometheus scraped the process at its last try.",
               [('up{job=~"newsflow-.*"}', "{{job}} {{instance}}")], kind="stat"),
+        Panel("Kafka reachable", "1 when the process reached the Kafka broker at its last check (every second).",
+              [("min by (job, instance) (newsflow_kafka_up)", "{{job}} {{instance}}")], kind="stat"),
         Panel("Versions", "newsflow version per stage and the tagger's taxonomy version.",
               [("max by (stage, version) (newsflow_build_info)", "{{stage}} {{version}}"),
                ("max by (version) (newsflow_taxonomy_info)", "taxonomy {{version}}")], kind="table",

@@ -5,7 +5,7 @@ hash to skip unchanged feeds, backoff on errors. A broken feed is that feed's er
 counted, backed off and polled again later, and the other feeds go on.
 
 An entry is remembered as published only after the broker acknowledged it. When the broker
-cannot take a message the poller stops with exit code 1 (PublishFailed) instead of retrying
+cannot take a message the poller stops with exit code 75 (EX_TEMPFAIL, PublishFailed) instead of retrying
 in-process: kafka-python clients do not recover from a broker that lost its state (DESIGN.md),
 and a fresh process rebuilds them. Nothing unacknowledged was marked, so the restarted poller
 publishes those entries again; `newsflow run` restarts it with backoff.
@@ -39,12 +39,16 @@ from services.poller.parse import FeedParseError, ParsedFeed, parse_feed, parse_
 from services.poller.schedule import max_age_s, next_delay
 from services.poller.state import PollerState
 from shared.config import Settings
-from shared.kafka import ensure_topics, make_producer
+from shared.brokerwatch import EX_TEMPFAIL, BrokerWatch, wait_for_broker
+from shared.kafka import make_producer
 from shared.metrics import serve_metrics
 from shared.schema import Article, encode
 
 log = logging.getLogger(__name__)
 PUBLISH_CHUNK = 500
+STOP_GRACE_S = 5.0  # SIGTERM: polls with their body in hand get this long to finish (exit within 10 s)
+# Acknowledged, but maybe by a broker that restarted empty meanwhile (its topics are new): not marked.
+LOST_WHILE_PUBLISHING = "the broker's topics changed while publishing (a memory-only broker restarted?)"
 
 
 class PublishFailed(RuntimeError):
@@ -73,9 +77,10 @@ class HostGate:
 
 
 class Poller:
-    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None):
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None,
+                 metrics: PollerMetrics | None = None):
         self.settings = settings
-        self.metrics = PollerMetrics(registry or CollectorRegistry())
+        self.metrics = metrics or PollerMetrics(registry or CollectorRegistry())
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = PollerState(settings.data_dir / "poller.db")
         timeout_ms = int(settings.publish_timeout_s * 1000)
@@ -92,6 +97,8 @@ class Poller:
         self.parse_slots = asyncio.Semaphore(max(1, settings.parse_workers))
         self.next_at: dict[str, float] = {}  # feed key -> epoch seconds of its next poll
         self.failing: set[str] = set()  # feed keys whose last poll failed
+        self.holding: set[str] = set()  # feeds whose body is in hand: a stop lets their poll finish
+        self.watch: BrokerWatch | None = None  # set by main(): checks the topics after each publish
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -114,6 +121,8 @@ class Poller:
             await asyncio.wait_for(asyncio.gather(*waiters), self.settings.publish_timeout_s + 5)
         except (KafkaError, asyncio.TimeoutError) as exc:
             raise PublishFailed(f"cannot publish to {self.settings.raw_topic}: {type(exc).__name__}: {exc}") from exc
+        if self.watch is not None and not await asyncio.to_thread(self.watch.unchanged):
+            raise PublishFailed(LOST_WHILE_PUBLISHING)
         self.metrics.messages_out.inc(len(articles))
 
     def publish_blocking(self, articles: Sequence[Article]) -> None:
@@ -124,6 +133,8 @@ class Poller:
                 future.get(timeout=30)
         except KafkaError as exc:
             raise PublishFailed(f"cannot publish to {self.settings.raw_topic}: {type(exc).__name__}: {exc}") from exc
+        if self.watch is not None and not self.watch.unchanged():
+            raise PublishFailed(LOST_WHILE_PUBLISHING)
         self.metrics.messages_out.inc(len(articles))
 
     def ingest(self, paths: Sequence[str | Path]) -> int:
@@ -199,6 +210,8 @@ class Poller:
             log.exception("feed %s: unexpected error", feed.name)
             self._failed(feed, "error", f"internal error: {type(exc).__name__}: {exc}")
             return 0
+        finally:
+            self.holding.discard(feed.url)
 
     async def _poll(self, client: FeedClient, feed: Feed) -> int:
         key = feed.url
@@ -212,6 +225,7 @@ class Poller:
         except FetchError as exc:
             self._failed(feed, exc.outcome, str(exc), retry_after_s=exc.retry_after_s, **updates)
             return 0
+        self.holding.add(key)  # from here on a SIGTERM lets this poll finish (see _finish_held)
         if fetched.moved_to and fetched.moved_to != url:
             log.info("feed %s moved permanently to %s", feed.name, fetched.moved_to)
             updates["current_url"] = fetched.moved_to
@@ -429,12 +443,23 @@ class Poller:
                 if finished:
                     self._count_states(feeds, disabled)
         finally:
+            if self.stop.is_set():
+                await self._finish_held(running)
             await _cancel([stopped, *running.values()])
+
+    async def _finish_held(self, running: dict[str, asyncio.Task]) -> None:
+        """On SIGTERM: polls that have their feed's body finish (parse, publish, mark), for
+        STOP_GRACE_S at most; polls still fetching are dropped (polled again after a restart)."""
+        held = [task for url, task in running.items() if url in self.holding and not task.done()]
+        if not held:
+            return
+        log.info("finishing the %d poll(s) whose feed was fetched (%.0f s at most)", len(held), STOP_GRACE_S)
+        await asyncio.wait(held, timeout=STOP_GRACE_S)
 
     def close(self) -> None:
         if self.parse_pool:
             self.parse_pool.shutdown(cancel_futures=True)
-        self.producer.close(timeout=10)
+        self.producer.close(timeout=3)  # what is unsent by then was not marked: published again later
         self.state.close()
 
 
@@ -480,23 +505,23 @@ def main(
         log.error("%s", exc)
         sys.exit(2)
     feeds = [f for f in listed if f.enabled]
-    ensure_topics(settings, [settings.raw_topic])
+    metrics = PollerMetrics(CollectorRegistry())
+    serve_metrics(settings, metrics.registry, "poller")
+    wait_for_broker(settings, [settings.raw_topic], metrics)
     if poll_feeds:
         log.info("polling %d feeds from %s (%d disabled)", len(feeds), settings.feeds_file, len(listed) - len(feeds))
     try:
-        asyncio.run(_serve(settings, feeds, once=once, ingest=ingest, disabled=len(listed) - len(feeds)))
-    except PublishFailed as exc:
+        asyncio.run(_serve(settings, metrics, feeds, once=once, ingest=ingest, disabled=len(listed) - len(feeds)))
+    except (PublishFailed, KafkaError) as exc:
         log.error("%s; exiting so that a fresh poller (restarted by `newsflow run`) publishes what was "
                   "not acknowledged", exc)
-        sys.exit(1)
-    except KafkaError as exc:  # no broker at start
-        log.error("cannot reach Kafka at %s: %s: %s", settings.kafka_bootstrap, type(exc).__name__, exc)
-        sys.exit(1)
+        sys.exit(EX_TEMPFAIL)
 
 
-async def _serve(settings: Settings, feeds: list[Feed], *, once: bool, ingest: Sequence[str], disabled: int) -> None:
-    poller = Poller(settings)
-    serve_metrics(settings, poller.metrics.registry, "poller")
+async def _serve(settings: Settings, metrics: PollerMetrics, feeds: list[Feed], *, once: bool,
+                 ingest: Sequence[str], disabled: int) -> None:
+    poller = Poller(settings, metrics=metrics)
+    poller.watch = BrokerWatch(settings, metrics, [settings.raw_topic]).start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stopper(poller, sig))

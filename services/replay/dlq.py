@@ -30,6 +30,11 @@ class Letter:
     replayed: bool = False
 
     @property
+    def partial(self) -> bool:
+        """The letter keeps only the start of a too-large original: there is nothing whole to replay."""
+        return self.letter is not None and self.letter.original_size is not None
+
+    @property
     def kind(self) -> str:
         return self.letter.reason.split(":", 1)[0] if self.letter else "undecodable"
 
@@ -42,7 +47,7 @@ class Letter:
             "stage": d.stage, "reason": d.reason, "kind": self.kind, "topic": d.topic, "partition": d.partition,
             "offset": d.offset, "at": show(int(d.at * 1000)),
             "key": d.key.decode("utf-8", "replace") if d.key is not None else None,
-            "original": d.original.decode("utf-8", "replace"),
+            "original": d.original.decode("utf-8", "replace"), "original_size": d.original_size or len(d.original),
         }
 
 
@@ -124,7 +129,7 @@ def replay(settings: Settings, letters: list[Letter]) -> Counter:
     """Send each letter's original back to the topic its stage read it from, then mark it
     replayed. Returns the count per topic. At least once: a crash between the two sends a
     letter again next time, which the idempotent pipeline absorbs."""
-    todo = [l for l in letters if l.letter is not None and not l.replayed]
+    todo = [l for l in letters if l.letter is not None and not l.replayed and not l.partial]
     sent: Counter = Counter()
     if not todo:
         return sent

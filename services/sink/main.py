@@ -16,8 +16,9 @@ from prometheus_client import CollectorRegistry
 
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Store, UpsertResult, open_store
+from shared.brokerwatch import BrokerWatch, wait_for_broker
 from shared.config import Settings, redact_url
-from shared.kafka import ensure_topics, make_consumer, make_producer
+from shared.kafka import make_consumer, make_producer
 from shared.metrics import serve_metrics
 from shared.schema import Article, BadMessage, DeadLetter, decode
 
@@ -26,10 +27,11 @@ MAX_RETRY_DELAY_S = 10.0
 
 
 class Sink:
-    def __init__(self, settings: Settings, store: Store, registry: CollectorRegistry | None = None):
+    def __init__(self, settings: Settings, store: Store, registry: CollectorRegistry | None = None,
+                 metrics: SinkMetrics | None = None):
         self.settings = settings
         self.store = store
-        self.metrics = SinkMetrics(registry or CollectorRegistry())
+        self.metrics = metrics or SinkMetrics(registry or CollectorRegistry())
         self.consumer = make_consumer(
             settings, settings.group("sink"), settings.tagged_topic, max_poll_records=settings.sink_batch_size
         )
@@ -81,7 +83,7 @@ class Sink:
         for record in records:
             self.metrics.messages_in.inc()
             try:
-                articles.append(decode(record.value))
+                articles.append(decode(record.value, self.settings.max_message_bytes))
             except BadMessage as exc:
                 self.dead_letter(record, exc)
             tp = TopicPartition(record.topic, record.partition)
@@ -139,16 +141,19 @@ class Sink:
             partition=record.partition,
             offset=record.offset,
             key=record.key,
-        )
+        ).bounded(self.settings.max_message_bytes)
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.reason)
         self.producer.send(self.settings.dlq_topic, key=record.key, value=letter.encode())
         self.metrics.dead_lettered(exc.kind)
 
 
 def main(settings: Settings) -> None:
-    ensure_topics(settings, [settings.tagged_topic, settings.dlq_topic])
-    sink = Sink(settings, open_store(settings.database_url))
-    serve_metrics(settings, sink.metrics.registry, "sink")
+    topics = [settings.tagged_topic, settings.dlq_topic]
+    metrics = SinkMetrics(CollectorRegistry())
+    serve_metrics(settings, metrics.registry, "sink")
+    wait_for_broker(settings, topics, metrics)
+    sink = Sink(settings, open_store(settings.database_url), metrics=metrics)
+    BrokerWatch(settings, metrics, topics).start()
 
     def stop(signum, _frame):
         log.info("sink stopping (%s): finishing the current batch", signal.Signals(signum).name)

@@ -20,10 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafka.errors import KafkaError
+
 from services.broker.main import LocalBroker, start_broker
 from services.sink.store import open_store
 from services.supervisor.control import ControlError, ControlServer
 from services.tagger.taxonomy import load_taxonomy
+from shared.brokerwatch import reachable
 from shared.config import Settings
 from shared.kafka import backlog, ensure_topics, high_watermarks, pipeline_topics
 from shared.procs import die_with_parent, free_port, port_open
@@ -31,9 +34,15 @@ from shared.procs import die_with_parent, free_port, port_open
 log = logging.getLogger("newsflow.supervisor")
 
 SERVICES = ("poller", "cleaner", "tagger", "sink")
+SCALABLE = ("cleaner", "tagger", "sink")  # stages that share a consumer group; one poller only
 # Which group must have consumed which topic for the pipeline to be drained, in flow order.
 DRAIN_CHECKS = (("cleaner", "raw"), ("tagger", "clean"), ("sink", "tagged"))
 MAX_BACKOFF_S = 30.0
+# A service that dies while its broker is down, or within this long after the broker was last
+# seen down, died of the outage: restarted (after OUTAGE_RESTART_S) but not counted against it.
+BROKER_GRACE_S = 30.0
+OUTAGE_RESTART_S = 1.0
+BROKER_RESTART_LIMIT = 5  # deaths of the local broker within restart_window_s before giving up
 STALL_TIMEOUT_S = 300.0
 ENDPOINTS_FILE = "endpoints.json"  # in the data dir: where `newsflow status` finds each /metrics
 
@@ -44,7 +53,7 @@ class GaveUp(RuntimeError):
 
 @dataclass
 class Child:
-    name: str
+    name: str  # the stage; a stage's further workers are <stage>-2, <stage>-3...
     command: list[str]
     env: dict[str, str]
     metrics_port: int
@@ -53,6 +62,10 @@ class Child:
     restart_at: float | None = None
     finished: bool = False  # a --once poller that exited 0 is done, not dead
     paused_until: float | None = None  # paused through the control channel (replay), until then at most
+
+    @property
+    def stage(self) -> str:
+        return self.name.split("-", 1)[0]
 
     def start(self) -> None:
         # A session of its own: the terminal's Ctrl-C reaches only the supervisor, which then
@@ -81,6 +94,9 @@ class Supervisor:
         self.lock = threading.RLock()  # the control channel's threads and the watch loop share children
         self.control: ControlServer | None = None
         self.endpoints_file: Path | None = None
+        self.broker_down_at: float | None = None  # when the broker was last seen unreachable
+        self.broker_deaths: deque = deque()
+        self.topics: list[str] = []
 
     # -- start and stop ------------------------------------------------------------------
 
@@ -93,9 +109,10 @@ class Supervisor:
         else:
             log.info("using the configured broker %s", self.settings.kafka_bootstrap)
         tags = [t.name for t in load_taxonomy(self.settings.taxonomy_file).topics]
-        ensure_topics(self.settings, pipeline_topics(self.settings, tags))
+        self.topics = pipeline_topics(self.settings, tags)
+        ensure_topics(self.settings, self.topics)
         self.dlq_start = sum(high_watermarks(self.settings, self.settings.dlq_topic).values())
-        for i, name in enumerate(SERVICES, start=1):
+        for i, name in enumerate(worker_names(self.settings), start=1):
             self.children.append(self._child(name, i, data_dir))
         for child in self.children:
             child.start()
@@ -131,7 +148,7 @@ class Supervisor:
             NEWSFLOW_TAXONOMY_FILE=str(Path(self.settings.taxonomy_file).resolve()),
             NEWSFLOW_METRICS_PORT=str(port),
         )
-        command = [sys.executable, "-m", "services.cli", name]
+        command = [sys.executable, "-m", "services.cli", name.split("-", 1)[0]]
         if name == "poller":
             command += ["--once"] if self.once else []
             command += [] if self.poll_feeds else ["--no-feeds"]
@@ -168,6 +185,8 @@ class Supervisor:
 
     def _check_children(self) -> None:
         now = time.monotonic()
+        self._check_broker(now)
+        outage = self._broker_outage(now)
         for child in self.children:
             if child.finished or child.process is None:
                 continue
@@ -188,6 +207,12 @@ class Supervisor:
                 child.finished = True
                 log.info("poller finished publishing")
                 continue
+            if outage:
+                # The broker's fault, not the service's: it waits for the broker once restarted.
+                log.warning("%s exited with code %s in or just after an outage of the broker; restarting in "
+                            "%.1f s (not counted against it)", child.name, code, OUTAGE_RESTART_S)
+                child.restart_at = now + OUTAGE_RESTART_S
+                continue
             child.deaths.append(now)
             while child.deaths and now - child.deaths[0] > self.settings.restart_window_s:
                 child.deaths.popleft()
@@ -200,13 +225,42 @@ class Supervisor:
             log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
             child.restart_at = now + delay
 
+    def _broker_outage(self, now: float) -> bool:
+        """True while the broker is unreachable, and for BROKER_GRACE_S after it was last seen so."""
+        if not reachable(self.settings, timeout_s=0.5):
+            self.broker_down_at = now
+        return self.broker_down_at is not None and now - self.broker_down_at <= BROKER_GRACE_S
+
+    def _check_broker(self, now: float) -> None:
+        """In the embedded mode, start the local broker again if it died. It comes back empty
+        (memory-only): the topics are made again here, and each service, finding its topics
+        gone, restarts with new clients (shared/brokerwatch.py)."""
+        if self.broker is None or self.broker.process.poll() is None:
+            return
+        code = self.broker.process.returncode
+        self.broker_down_at = now
+        self.broker_deaths.append(now)
+        while self.broker_deaths and now - self.broker_deaths[0] > self.settings.restart_window_s:
+            self.broker_deaths.popleft()
+        if len(self.broker_deaths) >= BROKER_RESTART_LIMIT:
+            raise GaveUp(f"the local broker died {len(self.broker_deaths)} times within "
+                         f"{self.settings.restart_window_s:.0f} s (last exit code {code}); giving up")
+        log.error("the local broker exited with code %s; starting it again on port %d (memory-only: it "
+                  "starts empty, so what the stages had not yet consumed is lost)", code, self.broker.port)
+        try:
+            self.broker = start_broker(self.broker.port, self.settings.data_dir.resolve() / "broker.log")
+            ensure_topics(self.settings, self.topics)
+        except (RuntimeError, KafkaError) as exc:
+            raise GaveUp(f"cannot start the local broker again: {exc}") from None
+
     # -- the control channel (services/supervisor/control.py) -------------------------------
 
-    def _find(self, name: str) -> Child:
-        for child in self.children:
-            if child.name == name:
-                return child
-        raise ControlError(f"no service {name!r}; services: {', '.join(c.name for c in self.children)}")
+    def _find(self, name: str) -> list[Child]:
+        """The service's workers: every worker of a stage, or one worker by its own name."""
+        found = [c for c in self.children if name in (c.name, c.stage)]
+        if not found:
+            raise ControlError(f"no service {name!r}; services: {', '.join(c.name for c in self.children)}")
+        return found
 
     def control_status(self) -> dict:
         s = self.settings
@@ -224,23 +278,30 @@ class Supervisor:
         }
 
     def pause(self, name: str, lease_s: float) -> dict:
-        """Stop a service's process (it commits and leaves its group) and keep it stopped."""
+        """Stop a service's processes (they commit and leave their group) and keep them stopped."""
         with self.lock:
-            child = self._find(name)
-            if child.finished:
+            workers = self._find(name)
+            if any(child.finished for child in workers):
                 raise ControlError(f"{name} has finished; there is nothing to pause")
-            renewal = child.paused_until is not None
-            child.paused_until = time.monotonic() + max(1.0, lease_s)
-            if renewal:  # the caller is still at work: a longer lease, nothing else
+            renewal = all(child.paused_until is not None for child in workers)
+            processes = []
+            for child in workers:
+                child.paused_until = time.monotonic() + max(1.0, lease_s)
+                if not renewal:  # a renewal: the caller is still at work, a longer lease, nothing else
+                    child.restart_at = None
+                    processes.append(child.process)
+            if renewal:
                 return {"service": name, "state": "paused"}
-            child.restart_at = None
-            process = child.process
-        if process and process.poll() is None:
-            process.terminate()
+        for process in processes:  # all asked at once: they leave the group together
+            if process and process.poll() is None:
+                process.terminate()
+        for process in processes:
+            if process is None:
+                continue
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within 15 s; killing it", name)
+                log.warning("%s (pid %d) did not stop within 15 s; killing it", name, process.pid)
                 process.kill()
                 process.wait()
         log.info("paused %s (for replay; resumed within %.0f s at most)", name, lease_s)
@@ -251,11 +312,12 @@ class Supervisor:
         started from this request's thread would get SIGTERM when the thread ends, since the
         parent-death signal (shared/procs.py) follows the thread that forked it."""
         with self.lock:
-            child = self._find(name)
-            if child.paused_until is None:
+            workers = self._find(name)
+            if any(child.paused_until is None for child in workers):
                 raise ControlError(f"{name} is not paused")
-            child.paused_until = None
-            child.restart_at = time.monotonic()
+            for child in workers:
+                child.paused_until = None
+                child.restart_at = time.monotonic()
             log.info("resuming %s", name)
         return {"service": name, "state": "resuming"}
 
@@ -274,10 +336,17 @@ class Supervisor:
         last_report = 0.0
         while stable < 2:
             self.check_children()
-            behind = {
-                stage: backlog(self.settings, self.settings.group(stage), self.settings.topic(topic))
-                for stage, topic in DRAIN_CHECKS
-            }
+            try:
+                behind = {
+                    stage: backlog(self.settings, self.settings.group(stage), self.settings.topic(topic))
+                    for stage, topic in DRAIN_CHECKS
+                }
+            except (KafkaError, RuntimeError) as exc:  # an outage of the broker: ask again
+                log.warning("cannot measure the stages' backlog now (%s: %s)", type(exc).__name__, exc)
+                stable = 0
+                if self.stopping.wait(1.0):
+                    return
+                continue
             total = sum(behind.values())
             stable = stable + 1 if total == 0 else 0
             if best is None or total < best:
@@ -299,6 +368,20 @@ class Supervisor:
         dead = sum(high_watermarks(self.settings, self.settings.dlq_topic).values()) - self.dlq_start
         tags = ", ".join(f"{t} {n}" for t, n in sorted(per_tag.items())) or "none"
         return f"articles stored: {stored}; per tag: {tags}; dead-lettered this run: {dead}"
+
+
+def worker_names(settings: Settings) -> list[str]:
+    """One name per process: the stage, then <stage>-2, <stage>-3... for NEWSFLOW_WORKERS."""
+    counts = settings.worker_counts
+    unknown = sorted(set(counts) - set(SERVICES))
+    if unknown:
+        raise ValueError(f"NEWSFLOW_WORKERS names no stage {', '.join(unknown)} (stages: {', '.join(SCALABLE)})")
+    if counts.get("poller", 1) != 1:
+        raise ValueError("NEWSFLOW_WORKERS: one poller only (two would poll every feed twice)")
+    names = []
+    for stage in SERVICES:
+        names += [stage] + [f"{stage}-{i}" for i in range(2, counts.get(stage, 1) + 1)]
+    return names
 
 
 def _state(child: Child) -> str:

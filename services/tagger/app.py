@@ -11,6 +11,7 @@ from services.tagger.reload import TaxonomyWatcher
 from services.tagger.tag import tag_article
 from services.tagger.taxonomy import Taxonomy, load_taxonomy
 from shared.config import Settings
+from shared.brokerwatch import BrokerWatch, wait_for_broker
 from shared.kafka import ensure_topics
 from shared.metrics import serve_metrics
 from shared.schema import Article, encode
@@ -32,20 +33,23 @@ def build(settings: Settings, taxonomy: Taxonomy, registry: CollectorRegistry | 
     outputs: dict = {}  # topic name -> Faust topic; a reloaded taxonomy brings new tags
     live = {"taxonomy": taxonomy}  # swapped by the reload timer
 
-    async def emit(article: Article) -> None:
+    async def emit(article: Article) -> list:
         value = encode(article)
+        sent = []
         for name in routes(settings, article):
             if name not in outputs:
                 outputs[name] = raw_topic(app, name)
-            await outputs[name].send(key=article.key, value=value)
+            sent.append(await outputs[name].send(key=article.key, value=value))
         for tag in article.tags:
             metrics.articles_tagged.labels(tag.name).inc()
         metrics.messages_out.inc()
+        return sent
 
     @app.agent(source, name="tag")
     async def tag_agent(stream):
         await process(
-            stream, transform=lambda a: tag_article(a, live["taxonomy"]), emit=emit, dlq=dlq, metrics=metrics
+            stream, transform=lambda a: tag_article(a, live["taxonomy"]), emit=emit, dlq=dlq, metrics=metrics,
+            max_bytes=settings.max_message_bytes,
         )
 
     if settings.taxonomy_reload_s > 0:
@@ -77,11 +81,11 @@ def build(settings: Settings, taxonomy: Taxonomy, registry: CollectorRegistry | 
 
 def main(settings: Settings) -> None:
     taxonomy = load_taxonomy(settings.taxonomy_file)
-    ensure_topics(
-        settings,
-        [settings.clean_topic, settings.tagged_topic, settings.dlq_topic]
-        + [settings.tag_topic(t.name) for t in taxonomy.topics],
-    )
+    topics = [settings.clean_topic, settings.tagged_topic, settings.dlq_topic] + [
+        settings.tag_topic(t.name) for t in taxonomy.topics
+    ]
     app, metrics = build(settings, taxonomy)
     serve_metrics(settings, metrics.registry, "tagger")
+    wait_for_broker(settings, topics, metrics)
+    BrokerWatch(settings, metrics, topics).start()
     run_worker(app, settings)

@@ -32,7 +32,7 @@ def write_jsonl(path: Path, n: int, *, words: int = 150, seed: int = 7) -> list[
 def started_pids(log_text: str) -> dict[str, tuple[int, int]]:
     """{service: (pid, metrics port)} from the supervisor's 'started' lines (the latest wins)."""
     found = {}
-    for name, pid, port in re.findall(r"started (\w+)\s+pid (\d+)\s+metrics http://[\d.]+:(\d+)/", log_text):
+    for name, pid, port in re.findall(r"started ([\w-]+)\s+pid (\d+)\s+metrics http://[\d.]+:(\d+)/", log_text):
         found[name] = (int(pid), int(port))
     return found
 

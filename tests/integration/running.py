@@ -61,6 +61,23 @@ def running(env: dict[str, str], tmp_path: Path, *args: str):
                 process.wait()
 
 
+@contextmanager
+def run_once(env: dict[str, str], tmp_path: Path, *ingest: Path):
+    """Yield a Running `newsflow run --once --ingest ...` just started; stopped on the way out if
+    it is still running."""
+    log_path = tmp_path / "run.log"
+    args = [a for path in ingest for a in ("--ingest", str(path))]
+    with log_path.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "--once", *args], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield Running(process, log_path)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(30)
+
+
 def drained(settings: Settings) -> bool:
     """Every stage has committed everything published upstream of it."""
     return all(

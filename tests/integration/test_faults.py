@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 from kafka import TopicPartition
@@ -14,6 +16,7 @@ from shared.kafka import make_consumer, make_producer, pipeline_topics, ensure_t
 from shared.schema import DeadLetter
 from tests.conftest import settings_env
 from tests.integration.helpers import metric_value, started_pids, wait_until, write_jsonl
+from tests.integration.running import run_once
 
 pytestmark = pytest.mark.integration
 
@@ -58,33 +61,46 @@ def test_garbage_on_raw_is_dead_lettered_and_the_rest_stored(settings, tmp_path)
     assert f"dead-lettered this run: {settings.partitions}" in done.stdout
 
 
-@pytest.mark.parametrize("victim", ["poller", "cleaner", "tagger", "sink"])
-def test_kill_9_mid_run_loses_and_doubles_nothing(settings, tmp_path, victim):
-    total = 4000
-    urls = write_jsonl(tmp_path / "bulk.jsonl", total)
-    log_path = tmp_path / "run.log"
-    with log_path.open("w") as log:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", "--once", "--ingest", str(tmp_path / "bulk.jsonl")],
-            env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        pid, port = wait_until(lambda: started_pids(log_path.read_text()).get(victim), 60, what=f"{victim} start")
-        progress = "newsflow_messages_out_total" if victim == "poller" else "newsflow_messages_in_total"
-        consumed = wait_until(
-            lambda: metric_value(port, progress), 120, interval_s=0.02, what=f"{victim} at work",
-        )
-        os.kill(pid, signal.SIGKILL)
-        assert 0 < consumed < total, "the kill must land in the middle of the run"
-        assert run.wait(timeout=300) == 0, log_path.read_text()[-4000:]
-    finally:
-        if run.poll() is None:
-            run.terminate()
-            run.wait(30)
-    text = log_path.read_text()
-    assert f"{victim} exited with code -9; restarting" in text
-    restarted = started_pids(text)[victim][0]
-    assert restarted != pid
+STAGES = ("poller", "cleaner", "tagger", "sink")
+
+
+def _kill_plan(rng: random.Random) -> list[tuple[str, int]]:
+    """(victim, how many messages its current process must have handled when killed): each
+    service once and two of them twice, in flow order (a stage is done before the next one),
+    each at a random point of its work."""
+    victims = sorted(["cleaner", "tagger", "sink"] + rng.sample(["cleaner", "tagger", "sink"], 2), key=STAGES.index)
+    return [("poller", rng.randint(200, 3000))] + [(victim, rng.randint(50, 800)) for victim in victims]
+
+
+def test_kill_9_at_random_moments_loses_and_doubles_nothing(settings, tmp_path):
+    """Six kill -9 during one run of 5,000 articles; NEWSFLOW_FAULT_SEED replays a schedule."""
+    seed = int(os.environ.get("NEWSFLOW_FAULT_SEED", "7"))
+    rng = random.Random(seed)
+    total = 5000
+    urls = write_jsonl(tmp_path / "bulk.jsonl", total, seed=seed)
+    env = settings_env(settings) | {"NEWSFLOW_METRICS_BASE_PORT": "0", "NEWSFLOW_RESTART_LIMIT": "10"}
+    kills = []
+    with run_once(env, tmp_path, tmp_path / "bulk.jsonl") as run:
+        started = time.monotonic()
+        for victim, threshold in _kill_plan(rng):
+            pid, port = wait_until(lambda: started_pids(run.log()).get(victim), 60, what=f"{victim} start")
+            progress = "newsflow_messages_out_total" if victim == "poller" else "newsflow_messages_in_total"
+            try:  # a stage that has finished its part by then is killed idle: still a moment of the run
+                wait_until(lambda: (metric_value(port, progress) or 0) >= threshold or run.process.poll() is not None,
+                           20, interval_s=0.02, what=f"{victim} past {threshold}")
+            except TimeoutError:
+                pass
+            assert run.process.poll() is None, "the run ended before every kill"
+            at = metric_value(port, progress)
+            os.kill(pid, signal.SIGKILL)
+            kills.append((round(time.monotonic() - started, 1), victim, pid, at))
+            wait_until(lambda: started_pids(run.log())[victim][0] != pid, 60, what=f"{victim} restarted")
+        print(f"\nseed {seed}: kill -9 at (s, service, pid, its progress) {kills}")
+        assert run.process.wait(timeout=300) == 0, run.log()[-4000:]
+    text = run.log()
+    for _, victim, pid, _ in kills:
+        assert f"{victim} exited with code -9; restarting" in text
     stored = _stored_urls(tmp_path / "news.db")
     assert len(stored) == total
     assert sorted(stored) == sorted(urls)
+    assert f"articles stored: {total};" in text

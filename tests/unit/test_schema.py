@@ -74,3 +74,24 @@ def test_null_authors_and_tags_read_as_empty():
     data.update(authors=None, tags=None)
     back = decode(orjson.dumps(data))
     assert back.authors == [] and back.tags == []
+
+
+def test_a_message_over_the_limit_is_too_large_and_says_its_size():
+    raw = encode(_article(content="x" * 5000))
+    assert decode(raw, max_bytes=len(raw)).id == "a1"
+    with pytest.raises(BadMessage) as caught:
+        decode(raw, max_bytes=len(raw) - 1)
+    assert caught.value.kind == "too_large" and f"{len(raw):,} bytes" in str(caught.value)
+
+
+def test_invalid_utf8_is_not_json():
+    with pytest.raises(BadMessage) as caught:
+        decode(b'{"schema": 1, "id": "\xff", "url": "u", "source": "s", "content": "c"}')
+    assert caught.value.kind == "not_json"
+
+
+def test_a_bounded_letter_keeps_the_start_and_the_whole_size():
+    letter = DeadLetter(stage="cleaner", reason="too_large", original=b"x" * 200_000, topic="t", partition=0, offset=9)
+    assert letter.bounded(200_000) is letter and letter.original_size is None
+    cut = DeadLetter.decode(letter.bounded(1000).encode())
+    assert cut.original_size == 200_000 and cut.original == b"x" * 65536 and cut.offset == 9

@@ -1,0 +1,192 @@
+"""The broker stopped for 30 s under a live `newsflow run`, then started again.
+
+The test runs its own broker (never the session's) on a fixed port, stops it and starts it
+again there. The local broker is memory-only: the restarted one has no topic, no message, no
+committed offset. What it had acknowledged but the sink had not stored is lost with it; that
+is the broker's loss (Apache Kafka keeps it) and the only one allowed: everything the poller
+had not published before the outage, and everything it fetched during it, must be stored.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import time
+
+import pytest
+import yaml
+
+from services.broker.main import start_broker
+from services.poller.state import PollerState
+from shared.config import Settings
+from shared.procs import free_port
+from shared.schema import content_id
+from tests.feedserver import FeedServer, Reply
+from tests.integration.helpers import metric_value, wait_until
+from tests.integration.running import pipeline_env, running
+from tests.integration.test_poller_http import items, rss
+
+pytestmark = pytest.mark.integration
+OUTAGE_S = 30.0
+SERVICES = ("poller", "cleaner", "tagger", "sink")
+
+
+def _items(n: int, prefix: str) -> list[dict]:
+    """Feed entries whose guid is their link: their article id is known in advance."""
+    out = items(n, prefix)
+    for item in out:
+        item["guid"] = item["link"]
+    return out
+
+
+def _ids(batch: list[dict]) -> set[str]:
+    return {content_id("guid:" + item["guid"]) for item in batch}
+
+
+def _stored(db_path) -> list[str]:
+    try:
+        with sqlite3.connect(db_path) as conn:
+            return [r[0] for r in conn.execute("SELECT id FROM articles")]
+    except sqlite3.OperationalError:  # not made yet
+        return []
+
+
+def _marked(settings: Settings, feed_url: str) -> set[str]:
+    """What the poller has recorded as acknowledged by the broker."""
+    state = PollerState(settings.data_dir / "poller.db")
+    try:
+        return set(state.known(feed_url))
+    finally:
+        state.close()
+
+
+def test_a_30_s_broker_outage_loses_nothing_the_broker_had_not_taken(tmp_path):
+    port = free_port()
+    broker = start_broker(port, tmp_path / "broker-1.log")
+    server = FeedServer()
+    entries = _items(20, "before")
+    server.routes["/news"] = lambda _h: Reply(200, rss(entries))
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(yaml.safe_dump({"feeds": [{"name": "news", "url": server.url("/news")}]}))
+    settings = Settings(
+        kafka_bootstrap=broker.bootstrap, data_dir=tmp_path / "data", db_url=f"sqlite:///{tmp_path / 'news.db'}",
+        partitions=2, metrics_base_port=0,
+    )
+    env = pipeline_env(
+        settings, tmp_path, NEWSFLOW_FEEDS_FILE=str(feeds), NEWSFLOW_POLL_INTERVAL_S="1",
+        NEWSFLOW_ALLOW_PRIVATE_HOSTS="127.0.0.1", NEWSFLOW_HOST_MIN_GAP_S="0", NEWSFLOW_FULLTEXT_MIN_CHARS="0",
+    )
+    db = tmp_path / "news.db"
+    try:
+        with running(env, tmp_path) as run:
+            wait_until(lambda: len(_stored(db)) == 20, 90, interval_s=0.5, what="the first 20 stored")
+            pids = {name: run.service(name)[0] for name in SERVICES}
+            ports = {name: run.service(name)[1] for name in SERVICES}
+            for name, metrics_port in ports.items():
+                assert metric_value(metrics_port, "newsflow_kafka_up") == 1, name
+
+            entries.extend(_items(10, "late"))  # caught anywhere between the feed and the database
+            time.sleep(0.4)
+            broker.process.kill()  # at once: SIGTERM lets Tansu take seconds to stop
+            broker.process.wait()
+            stopped = time.monotonic()
+            at_stop_marked = _marked(settings, server.url("/news"))
+            at_stop_stored = set(_stored(db))
+            entries.extend(_items(10, "during"))  # fetched during the outage
+
+            # every service sees the outage: its gauge drops to 0 (it keeps serving /metrics)
+            for name, metrics_port in ports.items():
+                wait_until(lambda: metric_value(metrics_port, "newsflow_kafka_up") == 0, 20, interval_s=0.2,
+                           what=f"{name} reporting the outage")
+            noticed_s = time.monotonic() - stopped
+            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))
+            assert run.process.poll() is None, run.log()[-3000:]
+            broker = start_broker(port, tmp_path / "broker-2.log")
+            restarted = time.monotonic()
+
+            lost = (at_stop_marked - at_stop_stored) & _ids(entries)  # acknowledged, then lost with the broker
+            expected = _ids(entries) - lost
+            wait_until(lambda: expected <= set(_stored(db)), 180, interval_s=0.5, what="everything stored again")
+            recovery_s = time.monotonic() - restarted
+            for name, metrics_port in ports.items():
+                wait_until(lambda: metric_value(metrics_port, "newsflow_kafka_up") == 1, 60, interval_s=0.5,
+                           what=f"{name} reconnected")
+            assert run.process.poll() is None
+            log_text = run.log()
+    finally:
+        broker.stop()
+        server.close()
+
+    stored = _stored(db)
+    assert len(stored) == len(set(stored))
+    assert _ids(_items(10, "during")) <= set(stored)
+    assert _ids(_items(20, "before")) <= set(stored)  # stored before the outage, kept
+    assert "giving up" not in log_text
+    said = [line for line in log_text.splitlines() if "unreachable; waiting for it" in line]
+    for name in SERVICES:  # each process said so in its log (Faust's log format names the pid)
+        assert any(f" {name} WARNING" in line or f"[{pids[name]}]" in line for line in said), name
+    print(f"\nbroker outage {OUTAGE_S:.0f} s: every service reported it within {noticed_s:.1f} s; everything "
+          f"stored {recovery_s:.1f} s after the broker came back; {len(lost)} acknowledged article(s) lost with "
+          f"the memory-only broker")
+
+
+def test_the_embedded_broker_is_started_again_when_it_dies(tmp_path):
+    """Under `newsflow run` with no broker configured, the supervisor's own broker is killed:
+    it starts it again on its port, the services recover, new entries are stored."""
+    server = FeedServer()
+    entries = _items(10, "first")
+    server.routes["/news"] = lambda _h: Reply(200, rss(entries))
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(yaml.safe_dump({"feeds": [{"name": "news", "url": server.url("/news")}]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+    env.update(NEWSFLOW_DATA_DIR=str(tmp_path / "data"), NEWSFLOW_METRICS_BASE_PORT="0", NEWSFLOW_PARTITIONS="2",
+               NEWSFLOW_FEEDS_FILE=str(feeds), NEWSFLOW_POLL_INTERVAL_S="1", NEWSFLOW_ALLOW_PRIVATE_HOSTS="127.0.0.1",
+               NEWSFLOW_HOST_MIN_GAP_S="0", NEWSFLOW_FULLTEXT_MIN_CHARS="0")
+    db = tmp_path / "data" / "newsflow.db"
+    try:
+        with running(env, tmp_path) as run:
+            wait_until(lambda: len(_stored(db)) == 10, 90, interval_s=0.5, what="the first 10 stored")
+            broker_pid = int(re.search(r"local broker .* pid (\d+)", run.log()).group(1))
+            os.kill(broker_pid, signal.SIGKILL)
+            entries.extend(_items(10, "after"))
+            wait_until(lambda: _ids(entries) <= set(_stored(db)), 120, interval_s=0.5, what="the new entries stored")
+            assert run.process.poll() is None
+            log_text = run.log()
+    finally:
+        server.close()
+    assert "the local broker exited with code -9; starting it again" in log_text
+    assert "giving up" not in log_text
+    assert len(_stored(db)) == 20
+
+
+def test_the_watch_tells_an_outage_from_a_broker_that_lost_its_topics(tmp_path):
+    from prometheus_client import CollectorRegistry
+
+    from shared.brokerwatch import BrokerWatch
+    from shared.kafka import ensure_topics
+    from shared.metrics import StageMetrics
+
+    port = free_port()
+    broker = start_broker(port, tmp_path / "broker-1.log")
+    settings = Settings(kafka_bootstrap=broker.bootstrap, partitions=1)
+    metrics = StageMetrics("probe", CollectorRegistry())
+    value = lambda name: metrics.registry.get_sample_value(name, {"stage": "probe"})  # noqa: E731
+    try:
+        ensure_topics(settings, ["w.a", "w.b"])
+        watch = BrokerWatch(settings, metrics, ["w.a", "w.b"], on_lost=lambda: None)
+        assert watch.check() == [] and watch.unchanged()
+        assert value("newsflow_kafka_up") == 1 and value("newsflow_kafka_outages_total") == 0
+        broker.process.kill()
+        broker.process.wait()
+        assert watch.check() == [] and not watch.unchanged()  # down is not lost: it waits
+        assert value("newsflow_kafka_up") == 0 and value("newsflow_kafka_outages_total") == 1
+        watch.check()
+        assert value("newsflow_kafka_outages_total") == 1  # one outage, however many checks
+        broker = start_broker(port, tmp_path / "broker-2.log")
+        assert sorted(watch.check()) == ["w.a", "w.b"]  # back, empty: both topics lost
+        ensure_topics(settings, ["w.a", "w.b"])
+        assert sorted(watch.check()) == ["w.a", "w.b"]  # made again: other topic ids
+        assert not watch.unchanged() and value("newsflow_kafka_up") == 1
+    finally:
+        broker.stop()
