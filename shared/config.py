@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     broker_port: int = 0  # embedded broker port; 0 picks a free one
+    # Producer batching: a batch goes when it holds this many bytes or has waited this long.
+    producer_batch_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    producer_linger_ms: int = Field(default=10, ge=0)
     # Kafka security, for a production cluster: every kafka-python client and the Faust stages use it
     # (shared/kafka.py). SASL_* needs the username and password; SSL/SASL_SSL check the brokers'
     # certificates against kafka_ssl_cafile (default: the system's CAs), and send a client
@@ -80,6 +83,11 @@ class Settings(BaseSettings):
     allow_private_hosts: str = ""  # comma list of hosts, addresses or networks the SSRF guard lets through
     publish_timeout_s: float = Field(default=60.0, ge=1)  # broker acknowledgement of a feed's entries; then exit 1
     seen_ids_per_feed: int = Field(default=5000, ge=100)  # entry ids remembered per feed (oldest forgotten)
+
+    # The cleaner and the tagger take events in batches of this many, or what came within this
+    # many milliseconds; offsets advance past a batch once all of it is handled.
+    stream_batch_size: int = Field(default=500, ge=1)
+    stream_batch_ms: int = Field(default=20, ge=1)
 
     # Sink batching: a transaction per this many messages or this many milliseconds.
     sink_batch_size: int = Field(default=500, ge=1)

@@ -73,7 +73,8 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
         **security_config(settings),
         bootstrap_servers=bootstrap_servers(settings),
         acks="all",
-        linger_ms=5,
+        linger_ms=settings.producer_linger_ms,
+        batch_size=settings.producer_batch_bytes,
         # Idempotence off: on the local broker a restart makes an idempotent producer fail
         # for good (DESIGN.md). Duplicates from retries are harmless: the sink upserts by id.
         enable_idempotence=False,

@@ -26,8 +26,7 @@ def build(settings: Settings, registry: CollectorRegistry | None = None):
 
     @app.agent(source, name="clean")
     async def clean_agent(stream):
-        await process(stream, transform=clean_article, emit=emit, dlq=dlq, metrics=metrics,
-                      max_bytes=settings.max_message_bytes)
+        await process(stream, transform=clean_article, emit=emit, dlq=dlq, metrics=metrics, settings=settings)
 
     return app, metrics
 

@@ -49,7 +49,7 @@ def build(settings: Settings, taxonomy: Taxonomy, registry: CollectorRegistry | 
     async def tag_agent(stream):
         await process(
             stream, transform=lambda a: tag_article(a, live["taxonomy"]), emit=emit, dlq=dlq, metrics=metrics,
-            max_bytes=settings.max_message_bytes,
+            settings=settings,
         )
 
     if settings.taxonomy_reload_s > 0:
