@@ -1,0 +1,436 @@
+"""The whole pipeline against the broker's own limit (issue 7), on the local broker (Tansu):
+
+1. pass-through: a consumer -> producer loop with no work, with kafka-python and with aiokafka
+   (Faust's client): the most our clients get out of this broker on this machine;
+2. the four-stage topology with no-op stages (bench/_noop.py: our Faust apps and sink consumer,
+   forwarding bytes) from a filled raw topic to the last commit;
+3. the real pipeline (`newsflow cleaner`, `tagger`, `sink` processes on SQLite) from the filled
+   raw topic to the last article stored; then each stage alone on its filled input topic;
+4. end-to-end latency (publish -> stored) under a steady 100 articles/s;
+5. peak RSS (VmHWM) and CPU seconds of every process, the poller's from polling 200 feeds.
+
+    make bench BENCH_ONLY=pipeline           # N=20,000 articles of ~4 KB
+    BENCH_ARTICLES=5000 make bench BENCH_ONLY=pipeline
+    BENCH_PROFILE=1 make bench BENCH_ONLY=pipeline   # + bench/profile-<stage>.txt (pyinstrument)
+
+Rates are measured from the first message a stage took (its metrics, read every 0.1 s) to the
+last one out, so group joins and process starts are not counted. Latency is stored_at -
+fetched_at of each article (stored_at is taken when the sink's transaction starts).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench._articles import encoded, generate
+from services.broker.main import LocalBroker, start_broker
+from services.tagger.taxonomy import load_taxonomy
+from shared.config import Settings
+from shared.kafka import ensure_topics, make_consumer, make_producer, pipeline_topics
+from shared.procs import free_port, wait_for_port
+from shared.schema import encode
+
+HERE = Path(__file__).resolve().parent
+STAGES = ("cleaner", "tagger", "sink")
+LATENCY_RATE = 100  # articles per second
+TARGETS = {"pipeline_articles_per_s": 2000, "pipeline_to_noop_ratio": 0.5, "latency_p99_s": 1.0, "rss_mb": 200}
+# Copied to the top level of bench/results.json by the harness.
+TOP_LEVEL = ("pipeline_articles_per_s", "noop_pipeline_articles_per_s", "raw_passthrough_msgs_per_s",
+             "latency_p50_s", "latency_p99_s", "rss_mb")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Service:
+    """A stage process and its /metrics."""
+
+    name: str
+    process: subprocess.Popen
+    port: int
+    cpu_at_start: float = 0.0  # CPU seconds when it took its first message (imports and joins before)
+    cpu_used: float = 0.0  # from its first message to its last
+
+    def counts(self) -> tuple[float, float]:
+        """(messages in, messages out) so far; (0, 0) until the endpoint answers."""
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2).read().decode()
+        except OSError:
+            return 0.0, 0.0
+        found = {"newsflow_messages_in_total": 0.0, "newsflow_messages_out_total": 0.0}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name in found:
+                    found[sample.name] += sample.value
+        return found["newsflow_messages_in_total"], found["newsflow_messages_out_total"]
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode} (see its log in the work folder)")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+class PipelineBench:
+    def __init__(self, broker: LocalBroker, work: Path, n: int, profile: bool):
+        self.broker, self.work, self.n, self.profile = broker, work, n, profile
+        self.tags = [t.name for t in load_taxonomy(Settings().taxonomy_file).topics]
+
+    def settings(self, prefix: str, group: str | None = None) -> Settings:
+        group = group or prefix
+        return Settings(kafka_bootstrap=self.broker.bootstrap, topic_prefix=prefix, group_prefix=group,
+                        data_dir=self.work / group, db_url=f"sqlite:///{self.work / group}.db")
+
+    def fresh(self, name: str) -> Settings:
+        settings = self.settings(f"{name}-{uuid.uuid4().hex[:6]}")
+        ensure_topics(settings, pipeline_topics(settings, self.tags))
+        return settings
+
+    def fill(self, settings: Settings, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
+        producer = make_producer(settings, linger_ms=20, batch_size=256 * 1024)
+        started = time.perf_counter()
+        for key, value in messages:
+            producer.send(topic, key=key, value=value)
+        producer.flush()
+        seconds = time.perf_counter() - started
+        producer.close()
+        return len(messages) / seconds
+
+    def start(self, stage: str, settings: Settings, noop: bool = False) -> Service:
+        port = free_port()
+        env = dict(os.environ, NEWSFLOW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+                   NEWSFLOW_TOPIC_PREFIX=settings.topic_prefix, NEWSFLOW_GROUP_PREFIX=settings.group_prefix,
+                   NEWSFLOW_DATA_DIR=str(settings.data_dir), NEWSFLOW_DB_URL=settings.database_url,
+                   NEWSFLOW_METRICS_PORT=str(port), NEWSFLOW_LOG_LEVEL="WARNING", NEWSFLOW_TAXONOMY_RELOAD_S="0")
+        if noop:
+            command = [sys.executable, "-m", "bench._noop", stage]
+        elif self.profile:
+            out = HERE / f"profile-{stage}.txt"
+            command = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), "-m", "services.cli", stage]
+        else:
+            command = [sys.executable, "-m", "services.cli", stage]
+        log = open(self.work / f"{settings.topic_prefix}-{stage}.log", "ab")
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port("127.0.0.1", port, timeout_s=60)
+        return Service(stage, process, port)
+
+    def watch(self, services: list[Service], until: float, last: str, timeout_s: float) -> dict[str, tuple]:
+        """Read every service's counters every 0.1 s until `last` has put out `until` messages;
+        {stage: (time of its first message in, time its output reached `until`)}."""
+        first_in: dict[str, float] = {}
+        done: dict[str, float] = {}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            now = time.perf_counter()
+            for service in services:
+                service.check_alive()
+                took, put = service.counts()
+                if took and service.name not in first_in:
+                    first_in[service.name] = now
+                    service.cpu_at_start = cpu_seconds(service.process.pid)
+                if put >= until and service.name not in done:
+                    done[service.name] = now
+                    service.cpu_used = cpu_seconds(service.process.pid) - service.cpu_at_start
+            if last in done:
+                return {s.name: (first_in.get(s.name, now), done.get(s.name, now)) for s in services}
+            if time.monotonic() > deadline:
+                counts = {s.name: s.counts() for s in services}
+                raise TimeoutError(f"after {timeout_s:.0f} s, (in, out) per stage: {counts}; wanted {until}")
+            time.sleep(0.1)
+
+    def topology(self, label: str, raw: list[tuple[bytes, bytes]], noop: bool) -> dict:
+        settings = self.fresh(label)
+        fill_rate = self.fill(settings, settings.raw_topic, raw)
+        broker_cpu = cpu_seconds(self.broker.process.pid)
+        services = [self.start(stage, settings, noop) for stage in STAGES]
+        try:
+            times = self.watch(services, len(raw), "sink", timeout_s=max(180.0, len(raw) / 50))
+            figures = self._figures(services, times, len(raw))
+            figures["broker_cpu_ms_per_article"] = round(
+                (cpu_seconds(self.broker.process.pid) - broker_cpu) * 1000 / len(raw), 3)
+            figures["fill_msgs_per_s"] = round(fill_rate)
+        finally:
+            for service in services:
+                service.stop()
+        figures["settings"] = settings
+        return figures
+
+    def _figures(self, services: list[Service], times: dict[str, tuple], n: int) -> dict:
+        start, end = times["cleaner"][0], times["sink"][1]
+        stages = {}
+        for service in services:
+            first, last = times[service.name]
+            stages[service.name] = {
+                "articles_per_s_within": round(n / max(last - first, 1e-3)),
+                "cpu_ms_per_article": round(service.cpu_used * 1000 / n, 3),
+                "rss_mb": round(peak_rss_mb(service.process.pid), 1),
+            }
+        return {"articles_per_s": round(n / (end - start)), "seconds": round(end - start, 2), "stages": stages}
+
+    def alone(self, settings: Settings, stage: str) -> dict:
+        """One stage on its input topic, filled by the real run, under a group of its own."""
+        own = self.settings(settings.topic_prefix, group=f"{settings.group_prefix}-alone-{stage}")
+        service = self.start(stage, own)
+        try:
+            times = self.watch([service], self.n, stage, timeout_s=max(180.0, self.n / 50))
+            return self._figures([service], {**times, "cleaner": times[stage], "sink": times[stage]}, self.n)
+        finally:
+            service.stop()
+
+    def latency(self, seconds: float) -> dict:
+        settings = self.fresh("latency")
+        services = [self.start(stage, settings) for stage in STAGES]
+        producer = make_producer(settings)
+        try:
+            warm = generate(20, prefix="warm", seed=11)
+            for article in warm:
+                producer.send(settings.raw_topic, key=article.key, value=encode(article))
+            producer.flush()
+            self.watch(services, len(warm), "sink", timeout_s=120)
+            articles = generate(int(seconds * LATENCY_RATE), prefix="lat", seed=13)
+            started = time.perf_counter()
+            for i, article in enumerate(articles):
+                delay = started + i / LATENCY_RATE - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                article.fetched_at = time.time()
+                producer.send(settings.raw_topic, key=article.key, value=encode(article))
+            producer.flush()
+            self.watch(services, len(warm) + len(articles), "sink", timeout_s=120)
+            rss = {s.name: round(peak_rss_mb(s.process.pid), 1) for s in services}
+        finally:
+            producer.close()
+            for service in services:
+                service.stop()
+        db = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))
+        delays = sorted(row[0] for row in db.execute(
+            "SELECT stored_at - fetched_at FROM articles WHERE id LIKE 'lat-%'"))
+        db.close()
+        if len(delays) != len(articles):
+            raise RuntimeError(f"latency run: {len(delays)} of {len(articles)} articles stored")
+        quantiles = statistics.quantiles(delays, n=100, method="inclusive")
+        return {"rate_per_s": LATENCY_RATE, "articles": len(delays), "p50_s": round(quantiles[49], 3),
+                "p99_s": round(quantiles[98], 3), "max_s": round(delays[-1], 3), "rss_mb": rss}
+
+    def poller_rss(self, feeds: int = 200, entries: int = 20) -> dict:
+        """The poller polling `feeds` local feeds once: its peak RSS and its parser processes'."""
+        settings = self.fresh("poller")
+        port = free_port()
+        host = subprocess.Popen([sys.executable, "-m", "bench._feedhost", "--port", str(port), "--entries", str(entries)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        feeds_file = self.work / "feeds.yaml"
+        feeds_file.write_text("".join(f"- url: http://127.0.0.1:{port}/feed/{i}\n  name: desk-{i}\n  fulltext: false\n"
+                                      for i in range(feeds)))
+        port_metrics = free_port()
+        env = dict(os.environ, NEWSFLOW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+                   NEWSFLOW_TOPIC_PREFIX=settings.topic_prefix, NEWSFLOW_DATA_DIR=str(settings.data_dir),
+                   NEWSFLOW_FEEDS_FILE=str(feeds_file), NEWSFLOW_METRICS_PORT=str(port_metrics),
+                   NEWSFLOW_ALLOW_PRIVATE_HOSTS="127.0.0.1", NEWSFLOW_HOST_MIN_GAP_S="0", NEWSFLOW_LOG_LEVEL="WARNING")
+        try:
+            wait_for_port("127.0.0.1", port, timeout_s=20)
+            log = open(self.work / "poller.log", "ab")
+            process = subprocess.Popen([sys.executable, "-m", "services.cli", "poller"], env=env, stdout=log,
+                                       stderr=subprocess.STDOUT)
+            poller = Service("poller", process, port_metrics)
+            try:
+                consumer = make_consumer(settings, None, settings.raw_topic)
+                seen, deadline = 0, time.monotonic() + 180
+                while seen < feeds * entries:
+                    poller.check_alive()
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the poller published {seen} of {feeds * entries} entries")
+                    seen += sum(len(r) for r in consumer.poll(timeout_ms=500).values())
+                consumer.close()
+                parsers = [peak_rss_mb(pid) for pid in children(process.pid)]
+                return {"feeds": feeds, "entries": seen, "rss_mb": round(peak_rss_mb(process.pid), 1),
+                        "parser_process_rss_mb": round(max(parsers), 1) if parsers else None}
+            finally:
+                poller.stop()
+        finally:
+            host.terminate()
+            host.wait(10)
+
+
+def passthrough_kafka_python(settings: Settings, source: str, target: str, n: int) -> float:
+    consumer = make_consumer(settings, settings.group("pt-kafka-python"), source, max_poll_records=1000)
+    producer = make_producer(settings, linger_ms=20, batch_size=256 * 1024)
+    done, started = 0, None
+    while done < n:
+        polled = consumer.poll(timeout_ms=1000)
+        if polled and started is None:
+            started = time.perf_counter()
+        for records in polled.values():
+            for record in records:
+                producer.send(target, key=record.key, value=record.value)
+            done += len(records)
+        if polled:
+            producer.flush()
+            consumer.commit()
+    seconds = time.perf_counter() - started
+    consumer.close(autocommit=False)
+    producer.close()
+    return n / seconds
+
+
+async def passthrough_aiokafka(settings: Settings, source: str, target: str, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    consumer = AIOKafkaConsumer(
+        source, bootstrap_servers=settings.kafka_bootstrap, group_id=settings.group("pt-aiokafka"),
+        enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=1000,
+        session_timeout_ms=settings.session_timeout_ms, heartbeat_interval_ms=settings.heartbeat_interval_ms)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+                                max_batch_size=256 * 1024, enable_idempotence=False)
+    await consumer.start()
+    await producer.start()
+    done, started = 0, None
+    try:
+        while done < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
+            if batches and started is None:
+                started = time.perf_counter()
+            deliveries = []
+            for records in batches.values():
+                for record in records:
+                    deliveries.append(await producer.send(target, key=record.key, value=record.value))
+                done += len(records)
+            if deliveries:
+                await asyncio.gather(*deliveries)
+                await consumer.commit()
+        return n / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def passthrough(bench: PipelineBench, raw: list[tuple[bytes, bytes]]) -> dict:
+    settings = bench.fresh("passthrough")
+    source = settings.raw_topic
+    ensure_topics(settings, [settings.topic("pt.kafka-python"), settings.topic("pt.aiokafka")])
+    bench.fill(settings, source, raw)
+    n = len(raw)
+    return {
+        "kafka_python_msgs_per_s": round(passthrough_kafka_python(settings, source, settings.topic("pt.kafka-python"), n)),
+        "aiokafka_msgs_per_s": round(asyncio.run(passthrough_aiokafka(settings, source, settings.topic("pt.aiokafka"), n))),
+    }
+
+
+def run(args) -> dict:
+    n = int(os.environ.get("BENCH_ARTICLES") or (3000 if args.quick else 20000))
+    latency_s = 10.0 if args.quick else 30.0
+    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    broker = start_broker(0, work / "broker.log")
+    bench = PipelineBench(broker, work, n, args.profile)
+    try:
+        print(f" generating {n} articles", flush=True)
+        raw = encoded(generate(n))
+        figures: dict = {"articles": n, "message_bytes_mean": round(statistics.fmean(len(v) for _, v in raw))}
+        print(" 1. pass-through", flush=True)
+        figures["passthrough"] = passthrough(bench, raw)
+        print(f"    {figures['passthrough']}\n 2. no-op topology", flush=True)
+        noop = bench.topology("noop", raw, noop=True)
+        noop.pop("settings")
+        figures["noop"] = noop
+        print(f"    {noop['articles_per_s']} articles/s\n 3. real pipeline", flush=True)
+        real = bench.topology("real", raw, noop=False)
+        settings = real.pop("settings")
+        figures["pipeline"] = real
+        print(f"    {real['articles_per_s']} articles/s; each stage alone", flush=True)
+        # The sink first: each stage alone appends its output to the next one's input topic.
+        figures["alone"] = {stage: bench.alone(settings, stage) for stage in ("sink", "tagger", "cleaner")}
+        print(f" 4. latency at {LATENCY_RATE} articles/s", flush=True)
+        figures["latency"] = bench.latency(latency_s)
+        print(" 5. poller", flush=True)
+        figures["poller"] = bench.poller_rss()
+        figures["broker_rss_mb"] = round(peak_rss_mb(broker.process.pid), 1)
+    finally:
+        broker.stop()
+    return summarise(figures)
+
+
+def summarise(figures: dict) -> dict:
+    real, noop = figures["pipeline"], figures["noop"]
+    rss = {stage: max(real["stages"][stage]["rss_mb"], figures["latency"]["rss_mb"][stage]) for stage in STAGES}
+    rss["poller"] = figures["poller"]["rss_mb"]
+    figures.update(
+        raw_passthrough_msgs_per_s=max(figures["passthrough"].values()),
+        noop_pipeline_articles_per_s=noop["articles_per_s"],
+        pipeline_articles_per_s=real["articles_per_s"],
+        pipeline_to_noop_ratio=round(real["articles_per_s"] / noop["articles_per_s"], 3),
+        latency_p50_s=figures["latency"]["p50_s"],
+        latency_p99_s=figures["latency"]["p99_s"],
+        rss_mb=rss,
+        targets=TARGETS,
+    )
+    figures["meets"] = {
+        "pipeline_articles_per_s": figures["pipeline_articles_per_s"] >= TARGETS["pipeline_articles_per_s"],
+        "pipeline_to_noop_ratio": figures["pipeline_to_noop_ratio"] >= TARGETS["pipeline_to_noop_ratio"],
+        "latency_p99_s": figures["latency_p99_s"] < TARGETS["latency_p99_s"],
+        "rss_mb": max(rss.values()) < TARGETS["rss_mb"],
+    }
+    print(table(figures), flush=True)
+    return figures
+
+
+def table(f: dict) -> str:
+    rows = [("kafka-python pass-through", f"{f['passthrough']['kafka_python_msgs_per_s']:,} msg/s"),
+            ("aiokafka pass-through", f"{f['passthrough']['aiokafka_msgs_per_s']:,} msg/s"),
+            ("no-op topology", f"{f['noop_pipeline_articles_per_s']:,} articles/s"),
+            ("real pipeline", f"{f['pipeline_articles_per_s']:,} articles/s "
+                              f"({f['pipeline_to_noop_ratio']:.2f} of no-op)")]
+    for stage in STAGES:
+        alone, within = f["alone"][stage], f["pipeline"]["stages"][stage]
+        rows.append((f"  {stage} alone", f"{alone['articles_per_s']:,} articles/s, "
+                                         f"{within['cpu_ms_per_article']} ms CPU/article in the pipeline"))
+    rows.append(("  broker", f"{f['pipeline']['broker_cpu_ms_per_article']} ms CPU/article in the pipeline"))
+    rows.append((f"latency at {LATENCY_RATE}/s", f"p50 {f['latency_p50_s']} s, p99 {f['latency_p99_s']} s"))
+    rows.append(("peak RSS", ", ".join(f"{k} {v} MB" for k, v in f["rss_mb"].items())))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    import orjson
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--profile", action="store_true")
+    print(orjson.dumps(run(parser.parse_args()), option=orjson.OPT_INDENT_2).decode())
