@@ -64,11 +64,14 @@ def _overlapping(spans: list[tuple[int, int]], start: int, end: int) -> tuple[in
 
 
 def _judge(topic: Topic, text: str, where: str, verdict: TopicVerdict, repeats: Counter) -> None:
+    matches = list(topic.matcher.finditer(text))
+    if not matches:  # most texts: the vetoes and paragraphs need not be looked for
+        return
     vetoes = [m.span() for m in topic.veto.finditer(text)] if topic.veto else []
     paragraph = _paragraph_of(text)
     vetoed_paragraphs: set[int] = set()
     contexts: list[re.Match] | None = None
-    for match in topic.matcher.finditer(text):
+    for match in matches:
         term = topic.terms[match.lastindex - 1]
         start, end = match.span()
         item = {"phrase": match.group(), "where": where, "pos": start}
