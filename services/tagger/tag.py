@@ -7,7 +7,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
-from services.tagger.taxonomy import Taxonomy, Topic
+from services.tagger.taxonomy import Taxonomy, Topic, fold
 from shared.schema import Article, Tag
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+|\n+")
@@ -63,13 +63,16 @@ def _overlapping(spans: list[tuple[int, int]], start: int, end: int) -> tuple[in
     return spans[i] if i < len(spans) and spans[i][0] < end else None
 
 
-def _judge(topic: Topic, text: str, where: str, verdict: TopicVerdict, repeats: Counter) -> None:
-    vetoes = [m.span() for m in topic.veto.finditer(text)] if topic.veto else []
+def _judge(topic: Topic, text: str, folded: str, where: str, verdict: TopicVerdict, repeats: Counter) -> None:
+    matches = list(topic.matcher.finditer(text, folded))
+    if not matches:  # most texts: the vetoes and paragraphs need not be looked for
+        return
+    vetoes = [m.span() for m in topic.veto.finditer(text, folded)] if topic.veto else []
     paragraph = _paragraph_of(text)
     vetoed_paragraphs: set[int] = set()
     contexts: list[re.Match] | None = None
-    for match in topic.matcher.finditer(text):
-        term = topic.terms[match.lastindex - 1]
+    for match in matches:
+        term = topic.terms[topic.matcher.which(match)]
         start, end = match.span()
         item = {"phrase": match.group(), "where": where, "pos": start}
         veto = _overlapping(vetoes, start, end)
@@ -86,7 +89,7 @@ def _judge(topic: Topic, text: str, where: str, verdict: TopicVerdict, repeats: 
             continue
         if term.ambiguous:
             if contexts is None:  # found once per text, not searched again for every ambiguous match
-                contexts = list(topic.context.finditer(text)) if topic.context else []
+                contexts = list(topic.context.finditer(text, folded)) if topic.context else []
             context = _context_within(contexts, *_sentence_bounds(text, start), start, end)
             if not context:
                 verdict.lacking_context.append(item)
@@ -100,12 +103,13 @@ def _judge(topic: Topic, text: str, where: str, verdict: TopicVerdict, repeats: 
 
 def explain(title: str | None, text: str, taxonomy: Taxonomy) -> list[TopicVerdict]:
     verdicts = []
+    folded_title, folded_text = fold(title or ""), fold(text)
     for topic in taxonomy.topics:
         verdict = TopicVerdict(topic.name, 0.0, topic.threshold)
         repeats: Counter = Counter()
         if title:
-            _judge(topic, title, "title", verdict, repeats)
-        _judge(topic, text, "body", verdict, repeats)
+            _judge(topic, title, folded_title, "title", verdict, repeats)
+        _judge(topic, text, folded_text, "body", verdict, repeats)
         verdict.score = round(verdict.score, 4)
         verdicts.append(verdict)
     return verdicts

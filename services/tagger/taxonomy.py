@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from re import _casefix, _parser  # private, but the prefilter must agree with re itself
 
 import yaml
 
@@ -25,15 +27,122 @@ class Term:
     ambiguous: bool
 
 
+def _fold_table() -> dict[int, str]:
+    # re's IGNORECASE takes a character for another when their simple lower cases are equal, or when
+    # they are in one of re's extra classes (i ı, s ſ, σ ς, ...): each class becomes one character.
+    table = {char: chr(min(char, *others)) for char, others in _casefix._EXTRA_CASES.items()}
+    return {char: to for char, to in table.items() if chr(char) != to}
+
+
+FOLD = _fold_table()
+FOLDED_AWAY = re.compile("[" + "".join(re.escape(chr(char)) for char in FOLD) + "]")
+
+
+def fold(text: str) -> str:
+    """The text where any match of a regex (case-insensitive or not) has its literals folded."""
+    lower = text.replace("İ", "i").lower()  # "İ".lower() is "i" and U+0307, yet re takes İ for i
+    return lower.translate(FOLD) if FOLDED_AWAY.search(lower) else lower
+
+
+@dataclass(frozen=True)
+class Scan:
+    """An alternation that runs, on a text, as the alternation of only the alternatives whose
+    needles are all in the folded text: one that matches nowhere there changes nothing in the
+    others' matches. Alternative i is the named group a<i>."""
+
+    alternatives: tuple[str, ...]
+    # Per alternative, clauses that all hold in the folded text where it matches, a clause being
+    # a set of needles one of which is there; None: unknown, the alternative always runs.
+    needles: tuple[tuple[frozenset[str], ...] | None, ...]
+    flags: int = 0
+
+    def finditer(self, text: str, folded: str) -> Iterator[re.Match]:
+        live = [
+            alternative
+            for alternative, clauses in zip(self.alternatives, self.needles)
+            if clauses is None or all(any(n in folded for n in clause) for clause in clauses)
+        ]
+        if not live:
+            return iter(())
+        return re.compile("|".join(live), self.flags).finditer(text)  # re caches what it compiled
+
+    @staticmethod
+    def which(match: re.Match) -> int:
+        """The index of the alternative that matched."""
+        return int(match.lastgroup[1:])
+
+
+def _literals(op, av) -> set[str] | None:
+    """The strings one item of a parsed regex matches, if it is a literal, a [class] of them or
+    (alternatives) of literals."""
+    if op is _parser.LITERAL:
+        return {chr(av)}
+    if op is _parser.IN and all(o is _parser.LITERAL for o, _ in av):
+        return {chr(a) for _, a in av}
+    if op is _parser.BRANCH:
+        strings = set()
+        for branch in av[1]:
+            run = {""}
+            for item in branch:
+                if (options := _literals(*item)) is None:
+                    return None
+                run = {r + o for r in run for o in options}
+            strings |= run
+        return strings
+    return None
+
+
+def _clauses(items) -> list[frozenset[str]]:
+    """What every match of a parsed regex contains: each run of literals as the set of the strings
+    it can be (a few, from [classes] and (alternatives) of literals), and for other alternatives
+    the set of one run from each; only where every string has 2 characters or more."""
+    clauses, run = [], {""}
+    for op, av in [*items, (None, None)]:
+        strings = _literals(op, av)
+        if strings is not None and len(longer := {r + s for r in run for s in strings}) <= 16:
+            run = longer
+            continue
+        needles = frozenset(fold(r) for r in run)
+        if min(map(len, needles)) >= 2:
+            clauses.append(needles)
+        run = strings or {""}
+        if op is _parser.SUBPATTERN:
+            clauses += _clauses(av[3])
+        elif op is _parser.ATOMIC_GROUP:
+            clauses += _clauses(av)
+        elif op in (_parser.MAX_REPEAT, _parser.MIN_REPEAT, _parser.POSSESSIVE_REPEAT) and av[0] >= 1:
+            clauses += _clauses(av[2])
+        elif op is _parser.BRANCH and strings is None:
+            best = [max(_clauses(b), key=lambda c: min(map(len, c)), default=None) for b in av[1]]
+            if all(best):
+                clauses.append(frozenset().union(*best))
+    return clauses
+
+
+def _needles(source: str, flags: int) -> tuple[frozenset[str], ...] | None:
+    try:
+        return tuple(_clauses(_parser.parse(source, flags))) or None
+    except Exception:  # a private API: whatever it does, that alternative always runs
+        return None
+
+
+def _scan(sources: list[str], flags: int = 0) -> Scan:
+    return Scan(
+        alternatives=tuple(f"(?P<a{i}>{source})" for i, source in enumerate(sources)),
+        needles=tuple(_needles(source, flags) for source in sources),
+        flags=flags,
+    )
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
     threshold: float
     title_weight: float
     terms: tuple[Term, ...]
-    matcher: re.Pattern  # one alternation; group i+1 is terms[i]
-    context: re.Pattern | None
-    veto: re.Pattern | None
+    matcher: Scan  # alternative i is terms[i]
+    context: Scan | None
+    veto: Scan | None
 
 
 @dataclass(frozen=True)
@@ -48,7 +157,7 @@ def phrase_regex(text: str) -> str:
     return r"(?<!\w)" + r"[\s-]+".join(words) + r"(?!\w)"
 
 
-def _alternation(items: list, where: str) -> re.Pattern | None:
+def _alternation(items: list, where: str) -> Scan | None:
     """Context or veto entries: phrases (strings) or `{pattern: regex}`, one case-insensitive alternation."""
     if not items:
         return None
@@ -64,7 +173,7 @@ def _alternation(items: list, where: str) -> re.Pattern | None:
             sources.append((len(item["pattern"]), rf"(?<!\w)(?:{item['pattern']})(?!\w)"))
         else:
             raise TaxonomyError(f"{where}: an entry is a non-empty phrase or {{pattern: regex}}, not {item!r}")
-    return re.compile("|".join(src for _, src in sorted(sources, key=lambda s: s[0], reverse=True)), re.IGNORECASE)
+    return _scan([src for _, src in sorted(sources, key=lambda s: s[0], reverse=True)], re.IGNORECASE)
 
 
 def _term(entry, kind: str, where: str) -> tuple[Term, str]:
@@ -113,7 +222,7 @@ def _topic(name: str, spec, where: str) -> Topic:
         threshold=float(spec["threshold"]),
         title_weight=float(spec.get("title_weight", 2.0)),
         terms=tuple(t for t, _ in pairs),
-        matcher=re.compile("|".join(f"({rx})" for _, rx in pairs)),
+        matcher=_scan([rx for _, rx in pairs]),
         context=_alternation(list(spec.get("context") or []), f"{where}: topic {name!r} context"),
         veto=_alternation(list(spec.get("veto") or []), f"{where}: topic {name!r} veto"),
     )
