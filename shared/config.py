@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     broker_port: int = 0  # embedded broker port; 0 picks a free one
+    # How long a consumer's fetch may wait for records: the local broker always waits this long
+    # (shared/stream.py), so it is added to the latency of every hop.
+    fetch_max_wait_ms: int = Field(default=100, ge=1)
     # Producer batching: a batch goes when it holds this many bytes or has waited this long.
     producer_batch_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
     producer_linger_ms: int = Field(default=10, ge=0)

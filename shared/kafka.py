@@ -95,6 +95,7 @@ def make_consumer(settings: Settings, group: str | None, *topics: str, **overrid
         auto_offset_reset="earliest",
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
     config.update(overrides)
