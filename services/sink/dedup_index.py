@@ -9,6 +9,7 @@ before it in the same batch.
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,11 +58,12 @@ def signatures(articles: list[Article], stored_at: float) -> dict[str, Signature
 
 
 def _encode_minhash(values: tuple[int, ...]) -> str:
-    return "".join(f"{v:08x}" for v in values)
+    """8 lower-case hex digits a value (each < 2**32), in order."""
+    return struct.pack(f">{len(values)}I", *values).hex()
 
 
 def _decode_minhash(text: str) -> tuple[int, ...]:
-    return tuple(int(text[i:i + 8], 16) for i in range(0, len(text), 8))
+    return struct.unpack(f">{len(text) // 8}I", bytes.fromhex(text))
 
 
 TABLES = {

@@ -80,3 +80,11 @@ def test_term_vector_equals_the_plain_loop_in_order():
 def test_ascii_fast_path_finds_the_same_words():
     text = "Don't stop: the U.S. team's 3-2 win, 'quoted' it's 2024 o'clock _under_score"
     assert dedup.words(text) == dedup.WORD.findall(text.lower())
+
+
+def test_stored_minhash_text_is_eight_hex_digits_a_value():
+    from services.sink.dedup_index import _decode_minhash, _encode_minhash
+
+    values = (0, 1, 0xABCDEF, 2**32 - 1) * 15
+    assert _encode_minhash(values) == "".join(f"{v:08x}" for v in values)
+    assert _decode_minhash(_encode_minhash(values)) == values
