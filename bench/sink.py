@@ -4,7 +4,10 @@ and PostgreSQL, and the whole sink (Kafka -> database) on the local broker.
     .venv/bin/python -m bench --only sink      # through the harness (bench/__main__.py)
     .venv/bin/python -m bench.sink [--quick]   # alone, printing the figures
 
-Articles are generated (our own words), about 4 KB of text each, in transactions of 500.
+Articles are generated, about 4 KB of text each, in transactions of 500: 600 words drawn from
+wordfreq's 5,000 commonest English words and a few of WORDS (the search queries' words), so
+that, as in real news, articles are distinct (drawn from WORDS alone, every article was a near
+duplicate of every other and the dedup ran its rare path).
 """
 from __future__ import annotations
 
@@ -33,10 +36,13 @@ QUERIES = ("balloon", '"harbour council"', "drought -festival")
 
 
 def articles(n: int, seed: int = 5) -> list[Article]:
+    from wordfreq import top_n_list
+
     rng = random.Random(seed)
+    vocab = top_n_list("en", 5000)
     out = []
     for i in range(n):
-        text = " ".join(rng.choice(WORDS) for _ in range(600))
+        text = " ".join(rng.choice(WORDS) if rng.random() < 0.03 else rng.choice(vocab) for _ in range(600))
         out.append(Article(
             id=f"bench-{i}", url=f"https://example.org/bench/{i}", source=f"feed-{i % 20}", content=text, text=text,
             title=f"Report {i} on the {rng.choice(WORDS)}", published_at=f"2024-0{1 + i % 9}-1{i % 10}T08:00:00+00:00",

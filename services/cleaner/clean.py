@@ -16,7 +16,10 @@ from shared.schema import Article
 
 MAX_TITLE_CHARS = 200
 MAX_TITLE_WORDS = 25
-SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_OTHER_SPACES = r"\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
+SPACES = re.compile(rf"[ {_OTHER_SPACES}]+")
+# What SPACES.sub(" ", …) changes, leaving alone the single spaces it would replace by themselves.
+SPACES_TO_FOLD = re.compile(rf"[ {_OTHER_SPACES}]{{2,}}|[{_OTHER_SPACES}]")
 INVISIBLE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff]")  # soft hyphen, zero-width characters, BOM
 # UTF-8 read as Latin-1/Windows-1252 ("â€™", "Ã©"): only then is ftfy (slow, ~2 ms an article) run.
 MOJIBAKE = re.compile("(?:â€|Ã[\u0080-\u00bf]|Â[\u00a0-\u00bf])")
@@ -31,14 +34,16 @@ TAG = re.compile(r"<[^<>]+>")  # not `<[^>]+>`: quadratic over a long run of "<"
 
 def normalise_text(text: str) -> str:
     """Unicode NFC, mojibake repaired, invisible characters out, one kind of line break."""
-    if MOJIBAKE.search(text):
-        text = ftfy.fix_text(text, uncurl_quotes=False, unescape_html=False)
-    text = INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+    if not text.isascii():  # ASCII has no mojibake, no invisible characters and is NFC
+        if MOJIBAKE.search(text):
+            text = ftfy.fix_text(text, uncurl_quotes=False, unescape_html=False)
+        text = INVISIBLE.sub("", unicodedata.normalize("NFC", text))
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
 
 
 def normalise_lines(text: str) -> list[str]:
-    return [SPACES.sub(" ", line).strip() for line in normalise_text(text).split("\n")]
+    # SPACES never matches a line break: one pass over the whole text is one per line.
+    return [line.strip() for line in SPACES_TO_FOLD.sub(" ", normalise_text(text)).split("\n")]
 
 
 def looks_like_headline(line: str) -> bool:

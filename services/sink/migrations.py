@@ -131,6 +131,23 @@ MIGRATIONS: list[tuple[int, Statements]] = [
             ],
         },
     ),
+    (
+        4,
+        # A replay stores an article again with the same title and text: re-indexing it in FTS5
+        # (a delete and an insert, ~350 us for 3 KB) bought nothing.
+        {
+            "sqlite": [
+                "DROP TRIGGER articles_fts_update",
+                """CREATE TRIGGER articles_fts_update AFTER UPDATE OF title, text ON articles
+                WHEN old.title IS NOT new.title OR old.text IS NOT new.text BEGIN
+                    INSERT INTO articles_fts (articles_fts, rowid, title, text)
+                    VALUES ('delete', old.rowid, old.title, old.text);
+                    INSERT INTO articles_fts (rowid, title, text) VALUES (new.rowid, new.title, new.text);
+                END""",
+            ],
+            "postgresql": [],
+        },
+    ),
 ]
 
 

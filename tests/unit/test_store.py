@@ -185,6 +185,16 @@ def test_search_follows_updates(store):
     assert store.count() == 4
 
 
+def test_search_survives_replays_and_follows_title_only_changes(store):
+    _searchable(store)
+    for _ in range(2):  # the same title and text again: no re-indexing, still found once
+        store.upsert([art(3, title="Harbour regatta", text="Sails everywhere.")])
+    assert _ids(store.list_articles(query="regatta")) == ["id3"]
+    store.upsert([art(3, title="Harbour gala", text="Sails everywhere.")])
+    assert _ids(store.list_articles(query="regatta")) == []
+    assert _ids(store.list_articles(query="gala sails")) == ["id3"]
+
+
 def test_filters_by_source_and_time_combine_with_search_and_tags(store):
     _searchable(store)
     jan = lambda d: datetime(2024, 1, d, tzinfo=timezone.utc).timestamp()  # noqa: E731
