@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from re import _casefix, _parser  # private, but the prefilter must agree with re itself
 
@@ -44,23 +44,51 @@ def fold(text: str) -> str:
     return lower.translate(FOLD) if FOLDED_AWAY.search(lower) else lower
 
 
+WORD_RUN = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A string every match of an alternative puts in the text: in the folded text, or, from
+    case-sensitive literals, in the text itself (`raw`). A `word` needle is there as a whole word:
+    a run of \\w with none on either side, in the text it is looked for in. Where re matched a
+    phrase's word in the text, the folded text has the word's fold (all \\w) in the same place,
+    and no \\w on either side: fold keeps every character where it is and turns none that is not
+    \\w into one (tests/unit/test_tag_prefilter.py checks both over every code point)."""
+
+    text: str
+    raw: bool = False
+    word: bool = False
+    # text, then no \\w, and no \\w before it: a literal first, so re looks for it quickly
+    finder: re.Pattern | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.word:
+            finder = re.escape(self.text) + r"(?!\w)(?<!\w" + "." * len(self.text) + ")"
+            object.__setattr__(self, "finder", re.compile(finder, re.DOTALL))
+
+    def found(self, text: str, folded: str) -> bool:
+        haystack = text if self.raw else folded
+        return self.text in haystack and (self.finder is None or self.finder.search(haystack) is not None)
+
+
 @dataclass(frozen=True)
 class Scan:
     """An alternation that runs, on a text, as the alternation of only the alternatives whose
-    needles are all in the folded text: one that matches nowhere there changes nothing in the
-    others' matches. Alternative i is the named group a<i>."""
+    needles are all found in it: one that matches nowhere there changes nothing in the others'
+    matches. Alternative i is the named group a<i>."""
 
     alternatives: tuple[str, ...]
-    # Per alternative, clauses that all hold in the folded text where it matches, a clause being
-    # a set of needles one of which is there; None: unknown, the alternative always runs.
-    needles: tuple[tuple[frozenset[str], ...] | None, ...]
+    # Per alternative, clauses that all hold in the text where it matches, a clause being
+    # a set of needles one of which is found; None: unknown, the alternative always runs.
+    needles: tuple[tuple[frozenset[Needle], ...] | None, ...]
     flags: int = 0
 
     def finditer(self, text: str, folded: str) -> Iterator[re.Match]:
         live = [
             alternative
             for alternative, clauses in zip(self.alternatives, self.needles)
-            if clauses is None or all(any(n in folded for n in clause) for clause in clauses)
+            if clauses is None or all(any(n.found(text, folded) for n in clause) for clause in clauses)
         ]
         if not live:
             return iter(())
@@ -92,36 +120,62 @@ def _literals(op, av) -> set[str] | None:
     return None
 
 
-def _clauses(items) -> list[frozenset[str]]:
-    """What every match of a parsed regex contains: each run of literals as the set of the strings
+# What a phrase puts around its words: (?<!\w) before, (?!\w) after, [\s-]+ between.
+WORD = [(_parser.IN, [(_parser.CATEGORY, _parser.CATEGORY_WORD)])]
+SEPARATOR = [(_parser.IN, [(_parser.CATEGORY, _parser.CATEGORY_SPACE), (_parser.LITERAL, ord("-"))])]
+REPEATS = (_parser.MAX_REPEAT, _parser.MIN_REPEAT, _parser.POSSESSIVE_REPEAT)
+
+
+def _bounds(op, av, side: int) -> bool:
+    """Whether an item leaves no \\w next to it on `side` in any text it matches: -1, just before
+    where it ends ((?<!\\w), [\\s-]+); 1, just after where it starts ((?!\\w), [\\s-]+)."""
+    if op is _parser.ASSERT_NOT:
+        return av[0] == side and list(av[1]) == WORD
+    return op in REPEATS and av[0] >= 1 and list(av[2]) == SEPARATOR
+
+
+def _needle(run: str, flags: int, word: bool) -> Needle:
+    ignore_case = bool(flags & re.IGNORECASE)
+    text = fold(run) if ignore_case else run
+    # Under re.ASCII \\w is ASCII only, so its boundaries are not those of the words found in the text.
+    word = word and not flags & re.ASCII and WORD_RUN.fullmatch(text) is not None
+    return Needle(text, raw=not ignore_case, word=word)
+
+
+def _clauses(items, flags: int) -> list[frozenset[Needle]]:
+    r"""What every match of a parsed regex contains: each run of literals as the set of the strings
     it can be (a few, from [classes] and (alternatives) of literals), and for other alternatives
-    the set of one run from each; only where every string has 2 characters or more."""
-    clauses, run = [], {""}
+    the set of one run from each; only where every string has 2 characters or more. A run between
+    (?<!\w) or [\s-]+ and (?!\w) or [\s-]+ is a word; case-sensitive runs are looked for unfolded."""
+    clauses, run, after_bound = [], {""}, False
     for op, av in [*items, (None, None)]:
         strings = _literals(op, av)
         if strings is not None and len(longer := {r + s for r in run for s in strings}) <= 16:
             run = longer
             continue
-        needles = frozenset(fold(r) for r in run)
-        if min(map(len, needles)) >= 2:
+        word = after_bound and _bounds(op, av, 1)
+        needles = frozenset(_needle(r, flags, word) for r in run)
+        if min(len(n.text) for n in needles) >= 2:
             clauses.append(needles)
         run = strings or {""}
+        after_bound = strings is None and _bounds(op, av, -1)
         if op is _parser.SUBPATTERN:
-            clauses += _clauses(av[3])
+            clauses += _clauses(av[3], (flags | av[1]) & ~av[2])
         elif op is _parser.ATOMIC_GROUP:
-            clauses += _clauses(av)
-        elif op in (_parser.MAX_REPEAT, _parser.MIN_REPEAT, _parser.POSSESSIVE_REPEAT) and av[0] >= 1:
-            clauses += _clauses(av[2])
+            clauses += _clauses(av, flags)
+        elif op in REPEATS and av[0] >= 1:
+            clauses += _clauses(av[2], flags)
         elif op is _parser.BRANCH and strings is None:
-            best = [max(_clauses(b), key=lambda c: min(map(len, c)), default=None) for b in av[1]]
+            best = [max(_clauses(b, flags), key=lambda c: min(len(n.text) for n in c), default=None) for b in av[1]]
             if all(best):
                 clauses.append(frozenset().union(*best))
     return clauses
 
 
-def _needles(source: str, flags: int) -> tuple[frozenset[str], ...] | None:
+def _needles(source: str, flags: int) -> tuple[frozenset[Needle], ...] | None:
     try:
-        return tuple(_clauses(_parser.parse(source, flags))) or None
+        parsed = _parser.parse(source, flags)
+        return tuple(_clauses(parsed, parsed.state.flags)) or None
     except Exception:  # a private API: whatever it does, that alternative always runs
         return None
 
