@@ -166,3 +166,12 @@ def test_two_sink_workers_at_once_agree_on_one_original(store_url):
     originals = [i for i, (dup, _) in rows.items() if dup is None]
     assert len(rows) == 20 and len(originals) == 1
     assert all(dup == originals[0] and story == originals[0] for i, (dup, story) in rows.items() if i != originals[0])
+
+
+def test_story_candidates_rank_by_keys_shared_then_newest_then_id():
+    from services.sink.dedup_index import MIN_SHARED_KEYS, _most_shared
+
+    assert MIN_SHARED_KEYS == 2
+    postings = [("b", 3), ("a", 1), ("c", 5), ("a", 4), ("b", 2), ("d", 9), ("c", 1), ("c", 2), ("e", 4), ("e", 4)]
+    # c: 3 keys; a (newest 4), b (newest 3), e (newest 4): 2 keys each; d: one key only
+    assert _most_shared(postings) == ["c", "a", "e", "b"]
