@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     stream_batch_ms: int = Field(default=20, ge=1)
 
     # Sink batching: a transaction per this many messages or this many milliseconds.
-    sink_batch_size: int = Field(default=500, ge=1)
+    # 250, not more: a batch loads the index entries of its story candidates at once (measured
+    # with 20,000 articles indexed: 36 MB at its peak for 250, 56 MB for 500).
+    sink_batch_size: int = Field(default=250, ge=1)
     sink_batch_ms: int = Field(default=200, ge=1)
     # A failing database write is retried (backoff up to 10 s) this long, then the sink exits.
     sink_retry_s: float = Field(default=60.0, ge=0)
