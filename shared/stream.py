@@ -169,7 +169,8 @@ async def process(
 
     Events come in batches (NEWSFLOW_STREAM_BATCH_SIZE, or what arrived within
     NEWSFLOW_STREAM_BATCH_MS): Faust acknowledges a batch's events, and so lets their offsets be
-    committed, only once the whole batch is handled. Per event, this costs a third less CPU.
+    committed, only once the whole batch is handled (measured on a no-op cleaner: 0.27 ms of CPU
+    per message against 0.30 event by event).
 
     Bad input (undecodable, over the size limit, or `transform` raising) becomes a dead letter
     and the loop goes on; an exception from `emit` or the DLQ send is an infrastructure fault and
