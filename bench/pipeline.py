@@ -191,8 +191,9 @@ class PipelineBench:
         figures["settings"] = settings
         return figures
 
-    def _figures(self, services: list[Service], times: dict[str, tuple], n: int) -> dict:
-        start, end = times["cleaner"][0], times["sink"][1]
+    def _figures(self, services: list[Service], times: dict[str, tuple], n: int,
+                 first: str = "cleaner", last: str = "sink") -> dict:
+        start, end = times[first][0], times[last][1]
         stages = {}
         for service in services:
             first, last = times[service.name]
@@ -209,7 +210,7 @@ class PipelineBench:
         service = self.start(stage, own)
         try:
             times = self.watch([service], self.n, stage, timeout_s=max(180.0, self.n / 50))
-            return self._figures([service], {**times, "cleaner": times[stage], "sink": times[stage]}, self.n)
+            return self._figures([service], times, self.n, first=stage, last=stage)
         finally:
             service.stop()
 
