@@ -28,15 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from bench._articles import encoded, generate
 from services.broker.main import LocalBroker, start_broker
+from services.status.main import fetch
+from services.status.report import total
 from services.tagger.taxonomy import load_taxonomy
 from shared.config import Settings
 from shared.kafka import ensure_topics, make_consumer, make_producer, pipeline_topics
@@ -65,16 +64,10 @@ class Service:
 
     def counts(self) -> tuple[float, float]:
         """(messages in, messages out) so far; (0, 0) until the endpoint answers."""
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2).read().decode()
-        except OSError:
+        samples, _ = fetch(f"http://127.0.0.1:{self.port}/metrics")
+        if samples is None:
             return 0.0, 0.0
-        found = {"newsflow_messages_in_total": 0.0, "newsflow_messages_out_total": 0.0}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name in found:
-                    found[sample.name] += sample.value
-        return found["newsflow_messages_in_total"], found["newsflow_messages_out_total"]
+        return (total(samples, "newsflow_messages_in_total") or 0.0, total(samples, "newsflow_messages_out_total") or 0.0)
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
@@ -132,12 +125,13 @@ class PipelineBench:
         producer.close()
         return len(messages) / seconds
 
-    def start(self, stage: str, settings: Settings, noop: bool = False) -> Service:
+    def start(self, stage: str, settings: Settings, noop: bool = False, **env: str) -> Service:
+        """A service process on `settings`, NEWSFLOW_* variables in `env` on top."""
         port = free_port()
         env = dict(os.environ, NEWSFLOW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
                    NEWSFLOW_TOPIC_PREFIX=settings.topic_prefix, NEWSFLOW_GROUP_PREFIX=settings.group_prefix,
                    NEWSFLOW_DATA_DIR=str(settings.data_dir), NEWSFLOW_DB_URL=settings.database_url,
-                   NEWSFLOW_METRICS_PORT=str(port), NEWSFLOW_LOG_LEVEL="WARNING", NEWSFLOW_TAXONOMY_RELOAD_S="0")
+                   NEWSFLOW_METRICS_PORT=str(port), NEWSFLOW_LOG_LEVEL="WARNING", NEWSFLOW_TAXONOMY_RELOAD_S="0", **env)
         if noop:
             command = [sys.executable, "-m", "bench._noop", stage]
         elif self.profile:
@@ -258,17 +252,10 @@ class PipelineBench:
         feeds_file = self.work / "feeds.yaml"
         feeds_file.write_text("".join(f"- url: http://127.0.0.1:{port}/feed/{i}\n  name: desk-{i}\n  fulltext: false\n"
                                       for i in range(feeds)))
-        port_metrics = free_port()
-        env = dict(os.environ, NEWSFLOW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-                   NEWSFLOW_TOPIC_PREFIX=settings.topic_prefix, NEWSFLOW_DATA_DIR=str(settings.data_dir),
-                   NEWSFLOW_FEEDS_FILE=str(feeds_file), NEWSFLOW_METRICS_PORT=str(port_metrics),
-                   NEWSFLOW_ALLOW_PRIVATE_HOSTS="127.0.0.1", NEWSFLOW_HOST_MIN_GAP_S="0", NEWSFLOW_LOG_LEVEL="WARNING")
         try:
             wait_for_port("127.0.0.1", port, timeout_s=20)
-            log = open(self.work / "poller.log", "ab")
-            process = subprocess.Popen([sys.executable, "-m", "services.cli", "poller"], env=env, stdout=log,
-                                       stderr=subprocess.STDOUT)
-            poller = Service("poller", process, port_metrics)
+            poller = self.start("poller", settings, NEWSFLOW_FEEDS_FILE=str(feeds_file),
+                                NEWSFLOW_ALLOW_PRIVATE_HOSTS="127.0.0.1", NEWSFLOW_HOST_MIN_GAP_S="0")
             try:
                 consumer = make_consumer(settings, None, settings.raw_topic)
                 seen, deadline = 0, time.monotonic() + 180
@@ -278,8 +265,8 @@ class PipelineBench:
                         raise TimeoutError(f"the poller published {seen} of {feeds * entries} entries")
                     seen += sum(len(r) for r in consumer.poll(timeout_ms=500).values())
                 consumer.close()
-                parsers = [peak_rss_mb(pid) for pid in children(process.pid)]
-                return {"feeds": feeds, "entries": seen, "rss_mb": round(peak_rss_mb(process.pid), 1),
+                parsers = [peak_rss_mb(pid) for pid in children(poller.process.pid)]
+                return {"feeds": feeds, "entries": seen, "rss_mb": round(peak_rss_mb(poller.process.pid), 1),
                         "parser_process_rss_mb": round(max(parsers), 1) if parsers else None}
             finally:
                 poller.stop()
