@@ -85,6 +85,7 @@ class GuardedExpatParser(ExpatParser):
             self._refuse(f"entities refused: their references would expand to {size:,} characters")
         if self._doctype_ended:
             self._doctype_ended()
+
     def _enter(self) -> None:
         self._depth += 1
         if self._depth > MAX_DEPTH:
