@@ -122,7 +122,10 @@ def sink(db_url) -> None:
 
 @cli.command()
 def broker() -> None:
-    """Run the local Kafka-protocol broker (Tansu, memory-only) in the foreground."""
+    """Run the local broker in the foreground: Apache Kafka (log in <data dir>/kafka), else Tansu.
+
+    NEWSFLOW_BROKER=auto|kafka|tansu chooses; port NEWSFLOW_BROKER_PORT (9092).
+    """
     from services.broker.main import main
 
     main(_settings("broker"))

@@ -20,7 +20,7 @@ SAMPLES = PROJECT_ROOT / "samples"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSFLOW_", extra="ignore")
 
-    # Kafka. Empty bootstrap = embedded mode: `newsflow run` starts a local broker.
+    # Kafka. Empty bootstrap = embedded mode: `newsflow run` starts a local broker (see `broker`).
     kafka_bootstrap: str = ""
     topic_prefix: str = "news"
     group_prefix: str = "newsflow"  # consumer groups are <group_prefix>-<stage>
@@ -30,11 +30,21 @@ class Settings(BaseSettings):
     # max_request_bytes, room for a stage's output (the cleaner adds the text beside the content).
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     replication_factor: int = Field(default=1, ge=1)
-    # Group timeouts: with client defaults a join takes ~23 s on the local broker, ~3 s with these.
+    # Group timeouts: with client defaults a join takes ~23 s on Tansu, ~3 s with these. 6 s is the
+    # least Apache Kafka accepts (group.min.session.timeout.ms).
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     broker_port: int = 0  # embedded broker port; 0 picks a free one
-    # How long a consumer's fetch may wait for records: the local broker always waits this long
+    # The embedded broker (services/broker/): auto = Apache Kafka when Java 17+ and its jars (`make
+    # install`) are here, else Tansu, memory-only and only for trying newsflow out.
+    broker: Literal["auto", "kafka", "tansu"] = "auto"
+    kafka_home: Path | None = None  # an unpacked Kafka distribution to run instead of `make install`'s jars
+    kafka_heap_mb: int = Field(default=512, ge=128)  # the embedded Kafka's JVM heap (fixed: -Xms = -Xmx)
+    # Retention of the embedded Kafka's topics: history older than this, or beyond this many bytes
+    # per partition (-1: no size limit), is deleted. Replay reaches back this far.
+    kafka_retention_hours: float = Field(default=168.0, gt=0)
+    kafka_retention_bytes: int = Field(default=1024**3, ge=-1)
+    # How long a consumer's fetch may wait for records: Tansu always waits this long
     # (shared/stream.py), so it is added to the latency of every hop.
     fetch_max_wait_ms: int = Field(default=100, ge=1)
     # Producer batching: a batch goes when it holds this many bytes or has waited this long

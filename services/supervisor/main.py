@@ -104,7 +104,10 @@ class Supervisor:
         data_dir = self.settings.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         if not self.settings.kafka_bootstrap:
-            self.broker = start_broker(self.settings.broker_port, data_dir / "broker.log")
+            try:
+                self.broker = start_broker(self.settings, data_dir, self.settings.broker_port)
+            except RuntimeError as exc:
+                raise GaveUp(str(exc)) from None
             self.settings = self.settings.model_copy(update={"kafka_bootstrap": self.broker.bootstrap})
         else:
             log.info("using the configured broker %s", self.settings.kafka_bootstrap)
@@ -172,7 +175,7 @@ class Supervisor:
                 log.warning("%s did not stop within 15 s; killing it", child.name)
                 child.process.kill()
                 child.process.wait()
-        if self.broker:
+        if self.broker:  # last: the services flushed and committed to it on their way out
             self.broker.stop()
             log.info("local broker stopped")
 
@@ -232,9 +235,10 @@ class Supervisor:
         return self.broker_down_at is not None and now - self.broker_down_at <= BROKER_GRACE_S
 
     def _check_broker(self, now: float) -> None:
-        """In the embedded mode, start the local broker again if it died. It comes back empty
-        (memory-only): the topics are made again here, and each service, finding its topics
-        gone, restarts with new clients (shared/brokerwatch.py)."""
+        """In the embedded mode, start the local broker again if it died, on the same port.
+        Kafka comes back with its log: the services' clients reconnect and go on from their
+        committed offsets. Tansu comes back empty: the topics are made again here, and each
+        service, finding its topics gone, restarts with new clients (shared/brokerwatch.py)."""
         if self.broker is None or self.broker.process.poll() is None:
             return
         code = self.broker.process.returncode
@@ -244,11 +248,16 @@ class Supervisor:
             self.broker_deaths.popleft()
         if len(self.broker_deaths) >= BROKER_RESTART_LIMIT:
             raise GaveUp(f"the local broker died {len(self.broker_deaths)} times within "
-                         f"{self.settings.restart_window_s:.0f} s (last exit code {code}); giving up")
-        log.error("the local broker exited with code %s; starting it again on port %d (memory-only: it "
-                  "starts empty, so what the stages had not yet consumed is lost)", code, self.broker.port)
+                         f"{self.settings.restart_window_s:.0f} s (last exit code {code}); giving up "
+                         f"(log: {self.broker.log_file})")
+        if self.broker.durable:
+            log.error("the local broker exited with code %s; starting it again on port %d with its log",
+                      code, self.broker.port)
+        else:
+            log.error("the local broker exited with code %s; starting it again on port %d (memory-only: it "
+                      "starts empty, so what the stages had not yet consumed is lost)", code, self.broker.port)
         try:
-            self.broker = start_broker(self.broker.port, self.settings.data_dir.resolve() / "broker.log")
+            self.broker = start_broker(self.settings, self.broker.data_dir, self.broker.port, self.broker.kind)
             ensure_topics(self.settings, self.topics)
         except (RuntimeError, KafkaError) as exc:
             raise GaveUp(f"cannot start the local broker again: {exc}") from None
