@@ -2,7 +2,7 @@
 started with.
 
 Apache Kafka keeps its topics through an outage and its clients reconnect by themselves. The
-local broker (Tansu) is memory-only: after a restart every topic and committed offset is gone,
+fallback broker (Tansu) is memory-only: after a restart every topic and committed offset is gone,
 and clients that knew the old ones misbehave (DESIGN.md: kafka-python's idempotent producer
 fails for good, an aiokafka consumer hangs, in-memory positions point past the new topics'
 ends). So a service watches from a thread, every second:

@@ -1,5 +1,5 @@
 """Kafka plumbing shared by every service: clients with the right settings, topics,
-and offsets measured in a way that is right on Apache Kafka and on the local broker."""
+and offsets measured in a way that is right on Apache Kafka and on Tansu."""
 from __future__ import annotations
 
 import logging
@@ -75,7 +75,7 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
         acks="all",
         linger_ms=settings.producer_linger_ms,
         batch_size=settings.producer_batch_bytes,
-        # Idempotence off: on the local broker a restart makes an idempotent producer fail
+        # Idempotence off: on Tansu a restart makes an idempotent producer fail
         # for good (DESIGN.md). Duplicates from retries are harmless: the sink upserts by id.
         enable_idempotence=False,
         retries=5,
@@ -155,7 +155,7 @@ def partitions_of(consumer: KafkaConsumer, topic: str, timeout_s: float = 10.0) 
 def high_watermarks(settings: Settings, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
     """Offset after the last record of each partition.
 
-    Not end_offsets(): on the local broker ListOffsets answers the base offset of the last
+    Not end_offsets(): on Tansu ListOffsets answers the base offset of the last
     record batch + 1 (DESIGN.md). A fetch response carries the true high watermark, so we
     fetch from that (possibly low) estimate and read the watermark off the response.
     Correct on Apache Kafka too, where the estimate is already exact.

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def leave_groups_from_generation_zero() -> None:
-    """Make a stopping Faust worker leave its consumer group on the local broker too.
+    """Make a stopping Faust worker leave its consumer group on Tansu too.
 
     aiokafka sends LeaveGroup on close only when its generation is above 0. Kafka numbers a
     group's generations from 1, Tansu from 0: a worker stopped in the first generation stays
@@ -48,7 +48,7 @@ def leave_groups_from_generation_zero() -> None:
 def shorten_fetch_wait(max_wait_ms: int) -> None:
     """Make Faust's consumers ask for fetches that wait at most `max_wait_ms`.
 
-    Faust creates its aiokafka consumer with fetch_max_wait_ms=1500, fixed. The local broker
+    Faust creates its aiokafka consumer with fetch_max_wait_ms=1500, fixed. Tansu
     holds a fetch for the whole wait even when records arrive sooner: a message every 100 ms
     reached a consumer 0.38 s late at the median with 1500 ms, 0.12 s with 500, 4 ms with 100
     (measured here; DESIGN.md does not list it). A three-hop pipeline pays that per hop.
@@ -85,7 +85,7 @@ def make_app(settings: Settings, stage: str, metrics: StageMetrics) -> faust.App
         settings.group(stage),
         broker=brokers,
         broker_credentials=faust_credentials(settings),
-        # ~3 s group joins on the local broker instead of ~23 s (DESIGN.md).
+        # ~3 s group joins on Tansu instead of ~23 s (DESIGN.md); 6 s is the least Kafka allows.
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,
         broker_commit_interval=1.0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from shared.kafka import high_watermarks, make_consumer, partitions_of
 
 log = logging.getLogger(__name__)
 Probe = Callable[[int], "tuple[int, int] | None"]
+BROKER, SEARCH = "broker", "search"  # who answered a lookup by time (PartitionReader.answered_by)
 
 
 def bisect_first(probe: Probe, lo: int, hi: int, ts_ms: int) -> int:
@@ -69,6 +71,9 @@ class PartitionReader:
         self.bounds = {tp.partition: Bounds(starts[tp], ends[tp.partition]) for tp in self.tps}
         self._assigned: TopicPartition | None = None
         self._cache: dict[tuple[int, int], tuple[int, int] | None] = {}
+        # lookups answered by the broker's ListOffsets (proven by the records around it), and by
+        # the search: on Apache Kafka every one is the broker's, on Tansu many are searched
+        self.answered_by: Counter[str] = Counter()
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
@@ -125,7 +130,9 @@ class PartitionReader:
             return b.end
         hint = self._hint(partition, ts_ms)
         if hint is not False and self._proven(partition, hint, ts_ms):
+            self.answered_by[BROKER] += 1
             return b.end if hint is None else max(hint, b.start)
+        self.answered_by[SEARCH] += 1
         return bisect_first(lambda o: self.record_at(partition, o), b.start, b.end, ts_ms)
 
     def _proven(self, partition: int, hint: int | None, ts_ms: int) -> bool:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
 
 from services.replay.context import Pipeline
 from services.replay.groups import describe_group
-from services.replay.offsets import PartitionReader, commit, committed
+from services.replay.offsets import BROKER, SEARCH, PartitionReader, commit, committed
 from services.replay.plan import PartitionPlan, plan_partition, render, total
 from services.replay.runner import run_window
 from services.replay.times import show
@@ -20,8 +21,9 @@ class Refused(RuntimeError):
 
 def make_plan(
     pipeline: Pipeline, stage: str, from_ms: int, to_ms: int | None
-) -> tuple[list[PartitionPlan], dict[int, int]]:
-    """The plan per partition, and each partition's high watermark."""
+) -> tuple[list[PartitionPlan], dict[int, int], Counter]:
+    """The plan per partition, each partition's high watermark, and who answered the lookups by
+    time (services/replay/offsets.py: the broker's ListOffsets, or a search of the records)."""
     settings = pipeline.settings
     topic = pipeline.input_topic(stage)
     try:
@@ -34,11 +36,12 @@ def make_plan(
         highs = {p: reader.bounds[p].end for p in parts}
         # records at TO itself are in the window: the end is the first record after TO
         ends = {p: reader.first_at_or_after(p, to_ms + 1) for p in parts} if to_ms is not None else highs
+        lookups = reader.answered_by
     done = committed(settings, settings.group(stage), topic)
     plans = [
         plan_partition(p, done.get(p), firsts[p], ends[p], bounded=to_ms is not None, high=highs[p]) for p in parts
     ]
-    return plans, highs
+    return plans, highs, lookups
 
 
 def wait_until_empty(pipeline: Pipeline, group: str, timeout_s: float) -> None:
@@ -51,7 +54,7 @@ def wait_until_empty(pipeline: Pipeline, group: str, timeout_s: float) -> None:
             raise Refused(
                 f"the group {group} still has {len(state.members)} member(s) after its stage was paused "
                 f"({', '.join(state.members)}): something outside `newsflow run` consumes as {group}; stop it "
-                f"first. (On the local broker a consumer killed with -9 stays listed until another joins: "
+                f"first. (On Tansu a consumer killed with -9 stays listed until another joins: "
                 f"restarting `newsflow run` clears it.)"
             )
         time.sleep(0.5)
@@ -115,9 +118,11 @@ def replay(
     settings = pipeline.settings
     topic = pipeline.input_topic(stage)
     echo(describe(stage, settings.group(stage), topic, from_ms, to_ms))
-    plans, _ = make_plan(pipeline, stage, from_ms, to_ms)
+    plans, _, lookups = make_plan(pipeline, stage, from_ms, to_ms)
     bounded = to_ms is not None
     echo(render(plans, bounded=bounded))
+    echo(f"offsets by time: {lookups[BROKER]} answered by the broker (ListOffsets), "
+         f"{lookups[SEARCH]} found by reading records (the broker's answer was missing or wrong)")
     if not execute:
         echo("plan only: nothing was changed (add --execute to carry it out)")
         return 0
@@ -126,7 +131,7 @@ def replay(
         return 0
     with standing_still(pipeline, stage, echo):
         # the stage may have gone on while we planned: plan again from where it stopped
-        plans, _ = make_plan(pipeline, stage, from_ms, to_ms)
+        plans, _, _ = make_plan(pipeline, stage, from_ms, to_ms)
         if bounded:
             result = run_window(settings, stage, topic, {p.partition: p.window for p in plans},
                                 {p.partition: p.committed or 0 for p in plans})

@@ -3,8 +3,8 @@
 --dry-run tags each stored article with the new taxonomy (the tagger's own pure
 `tag_article`) and prints who would gain or lose which tag. Otherwise the new file becomes
 the live taxonomy file, which the running tagger reloads (NEWSFLOW_TAXONOMY_RELOAD_S), and
-the window's articles are published again, from the database (the local broker keeps
-nothing across restarts), to news.clean: the live tagger tags and routes them (news.tagged,
+the window's articles are published again, from the database (the broker keeps only
+NEWSFLOW_KAFKA_RETENTION_HOURS of history, Tansu nothing across restarts), to news.clean: the live tagger tags and routes them (news.tagged,
 news.topic.<tag>, its metrics) and the live sink stores them, as for any new article.
 
 How retag knows the tagger has switched, wherever it runs: it publishes one article first

@@ -40,6 +40,7 @@ class StageWork:
     def __init__(self, settings: Settings, stage: str):
         self.settings, self.stage = settings, stage
         self.producer = make_producer(settings)
+        self.sent: list = []  # this batch's sends, checked after the flush
         self.store = None
         if stage == "cleaner":
             from services.cleaner.clean import clean_article
@@ -71,6 +72,7 @@ class StageWork:
         """Process records in order; returns how many were dead-lettered."""
         dead = 0
         to_store: list[Article] = []
+        self.sent = []
         for record in records:
             try:
                 article = decode(record.value)
@@ -83,10 +85,12 @@ class StageWork:
                 dead += 1
                 continue
             for topic, result in outputs:
-                self.producer.send(topic, key=result.key, value=encode(result))
+                self.sent.append(self.producer.send(topic, key=result.key, value=encode(result)))
         if to_store:
             self.store.upsert(to_store)
         self.producer.flush()
+        for future in self.sent:  # flush() returns on failures too: each send must have been taken
+            future.get(timeout=0)
         return dead
 
     def _dead_letter(self, record, exc: Exception) -> None:
@@ -96,7 +100,7 @@ class StageWork:
             partition=record.partition, offset=record.offset, key=record.key,
         )
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.reason)
-        self.producer.send(self.settings.dlq_topic, key=record.key, value=letter.encode())
+        self.sent.append(self.producer.send(self.settings.dlq_topic, key=record.key, value=letter.encode()))
 
     def close(self) -> None:
         self.producer.close(timeout=10)
