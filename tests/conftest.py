@@ -1,4 +1,8 @@
-"""Shared fixtures: the real local broker (Tansu), isolated settings, the seeds folder."""
+"""Shared fixtures: the real local broker, isolated settings, the seeds folder.
+
+The broker is Apache Kafka (`make install` fetches it) unless NEWSFLOW_TEST_BROKER=tansu; `make
+test` runs the whole suite on Kafka, then the tests marked `fallback` on Tansu.
+"""
 from __future__ import annotations
 
 import itertools
@@ -20,15 +24,25 @@ TESTDATA = SHARED / "testdata"
 _counter = itertools.count()
 # PostgreSQL on this machine (trust auth); each test gets a schema of its own inside `test`.
 PG_BASE = os.environ.get("NEWSFLOW_TEST_PG", "postgresql://127.0.0.1:5432/test")
+TEST_BROKER = os.environ.get("NEWSFLOW_TEST_BROKER", "kafka")
+if TEST_BROKER not in ("kafka", "tansu"):
+    raise pytest.UsageError(f"NEWSFLOW_TEST_BROKER={TEST_BROKER!r}: kafka or tansu")
+
+
+def start_test_broker(data_dir: Path, port: int = 0):
+    """A local broker of the kind under test (NEWSFLOW_TEST_BROKER), its files in data_dir.
+
+    Kafka must be there when it is asked for: no silent fall back to Tansu (run `make install`).
+    """
+    from services.broker.main import start_broker
+
+    return start_broker(Settings(broker=TEST_BROKER, partitions=1), data_dir, port, TEST_BROKER)
 
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory):
-    """One Tansu broker for the session; tests isolate themselves by topic and group prefix."""
-    from services.broker.main import start_broker
-
-    log_file = tmp_path_factory.mktemp("broker") / "broker.log"
-    local = start_broker(0, log_file)
+    """One broker for the session; tests isolate themselves by topic and group prefix."""
+    local = start_test_broker(tmp_path_factory.mktemp("broker"))
     yield local
     local.stop()
 
@@ -45,6 +59,7 @@ def settings(broker, tmp_path) -> Settings:
         db_url=f"sqlite:///{tmp_path / 'news.db'}",
         partitions=3,
         metrics_base_port=0,  # free ports: test runs side by side must not race for 9301-9304
+        broker=broker.kind,  # a `newsflow run` that starts its own broker starts this kind
     )
 
 
@@ -57,11 +72,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def newsflow(*args: str, env: dict[str, str], timeout: float = 240, cwd: Path | None = None):
-    """Run the real `newsflow` command line; returns the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-    )
+    """Run the real `newsflow` command line; returns the CompletedProcess. One that does not end
+    within `timeout` fails the test with the end of what it printed (its services' logs)."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        printed = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        raise AssertionError(f"`newsflow {' '.join(args)}` still running after {timeout:.0f} s; it printed, "
+                             f"last:\n{printed[-6000:]}") from None
 
 
 @pytest.fixture

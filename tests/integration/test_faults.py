@@ -18,7 +18,7 @@ from tests.conftest import settings_env
 from tests.integration.helpers import metric_value, started_pids, wait_until, write_jsonl
 from tests.integration.running import run_once
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.fallback]
 
 
 def _stored_urls(db_path) -> list[str]:

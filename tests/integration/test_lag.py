@@ -1,4 +1,4 @@
-"""Consumer lag reported by a Faust stage on the local broker, whose ListOffsets is wrong after
+"""Consumer lag reported by a Faust stage, on Kafka and on Tansu, whose ListOffsets is wrong after
 batched produces (DESIGN.md): the lag must still count every message not yet consumed."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from shared.schema import Article, encode
 from tests.conftest import settings_env
 from tests.integration.helpers import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.fallback]
 TOTAL = 6000
 
 

@@ -16,7 +16,7 @@ from tests.integration.helpers import wait_until
 from tests.integration.running import drained, pipeline_env, read_all, running
 from tests.integration.test_faults import _stored_urls
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.fallback]
 STAGE_OF = {"raw": "cleaner", "clean": "tagger", "tagged": "sink"}
 BIG = 5 * 1024 * 1024
 

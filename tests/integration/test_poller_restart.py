@@ -12,11 +12,10 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from services.broker.main import start_broker
 from services.poller.feeds import Feed
 from services.poller.main import Poller, PublishFailed
 from services.poller.state import PollerState
-from tests.conftest import settings_env
+from tests.conftest import settings_env, start_test_broker
 from tests.feedserver import FeedServer, Reply
 from tests.integration.helpers import metric_value, wait_until
 from tests.integration.pollertools import poll_once, poller_settings, raw_count
@@ -89,7 +88,7 @@ def test_broker_outage_marks_nothing_and_a_new_poller_publishes_it(tmp_path, ser
     entries = items(3)
     server.routes["/f"] = lambda h: Reply(200, rss(entries))
     feed = Feed("f", server.url("/f"))
-    broker = start_broker(0, tmp_path / "broker1.log")
+    broker = start_test_broker(tmp_path / "broker1", 0)
     base = Settings(kafka_bootstrap=broker.bootstrap, data_dir=tmp_path / "data", publish_timeout_s=8.0)  # the outage fails after 8 s
     settings = poller_settings(base)
 
@@ -121,7 +120,7 @@ def test_broker_outage_marks_nothing_and_a_new_poller_publishes_it(tmp_path, ser
     assert state.health(feed.url)["body_hash"] == hashlib.sha256(rss(items(3))).hexdigest()
     state.close()
 
-    broker = start_broker(0, tmp_path / "broker2.log")  # memory-only: a fresh, empty broker
+    broker = start_test_broker(tmp_path / "broker2", 0)  # another log folder: a fresh, empty broker
     try:
         settings = poller_settings(settings.model_copy(update={"kafka_bootstrap": broker.bootstrap, "publish_timeout_s": 60.0}))
         registry = CollectorRegistry()

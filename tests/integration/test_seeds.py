@@ -1,4 +1,4 @@
-"""Acceptance of the pipeline issue, end to end through the real local broker."""
+"""Acceptance of the pipeline issue, end to end through the real local broker (Kafka, and Tansu in the fallback run)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import newsflow
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.fallback]
 
 
 def _articles(db: str, env) -> dict[str, dict]:

@@ -165,6 +165,13 @@ def test_kafka_is_a_single_kraft_node_the_services_reach():
     assert ("kafka-data", env["KAFKA_LOG_DIRS"]) in mounts(SERVICES["kafka"])
 
 
+def test_kafka_is_the_version_the_tests_run_on():
+    """The image's tag is the version `make install` fetches (deploy/kafka/pom.xml)."""
+    pom = (REPO / "deploy" / "kafka" / "pom.xml").read_text()
+    version = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)[1]
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{version}"
+
+
 def test_the_sink_database_is_the_postgres_service():
     pg = environment(SERVICES["postgres"])
     url = urlparse(environment(SERVICES["sink"])["NEWSFLOW_DB_URL"])
