@@ -1,4 +1,5 @@
-"""The whole pipeline against the broker's own limit (issue 7), on the local broker (Tansu):
+"""The whole pipeline against the broker's own limit, on Apache Kafka and on Tansu in one run
+(BENCH_BROKERS=kafka,tansu, the default; each broker started for its own measures):
 
 1. pass-through: a consumer -> producer loop with no work, with kafka-python and with aiokafka
    (Faust's client): the most our clients get out of this broker on this machine;
@@ -9,7 +10,7 @@
 4. end-to-end latency (publish -> stored) under a steady 100 articles/s;
 5. peak RSS (VmHWM) and CPU seconds of every process, the poller's from polling 200 feeds.
 
-    make bench BENCH_ONLY=pipeline           # N=20,000 articles of ~4 KB
+    make bench BENCH_ONLY=pipeline           # N=50,000 articles of ~4 KB
     BENCH_ARTICLES=5000 make bench BENCH_ONLY=pipeline
     BENCH_PROFILE=1 make bench BENCH_ONLY=pipeline   # + bench/profile-<stage>.txt (pyinstrument)
 
@@ -339,26 +340,51 @@ def passthrough(bench: PipelineBench, raw: list[tuple[bytes, bytes]]) -> dict:
     }
 
 
+def brokers_to_measure() -> list[str]:
+    """BENCH_BROKERS (default kafka,tansu): Kafka is measured only where it can run."""
+    wanted = [b.strip() for b in os.environ.get("BENCH_BROKERS", "kafka,tansu").split(",") if b.strip()]
+    unknown = set(wanted) - {"kafka", "tansu"}
+    if unknown:
+        raise ValueError(f"BENCH_BROKERS: {sorted(unknown)} (kafka, tansu)")
+    return wanted
+
+
 def run(args) -> dict:
-    n = int(os.environ.get("BENCH_ARTICLES") or (3000 if args.quick else 20000))
+    n = int(os.environ.get("BENCH_ARTICLES") or (3000 if args.quick else 50000))
+    per_broker = {kind: measure(kind, n, args) for kind in brokers_to_measure()}
+    first = next(iter(per_broker.values()))
+    # The top-level keys are the first broker's (Kafka's unless BENCH_BROKERS says otherwise).
+    figures = {key: first[key] for key in TOP_LEVEL}
+    figures.update(broker=first["broker"], brokers=per_broker, articles=n)
+    if len(per_broker) > 1:
+        print(side_by_side(per_broker), flush=True)
+    return figures
+
+
+def measure(kind: str, n: int, args) -> dict:
     latency_s = 10.0 if args.quick else 30.0
-    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    broker = start_broker(0, work / "broker.log")
+    work = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{kind}-"))
+    broker = start_broker(Settings(broker=kind), work / "broker", kind=kind)
     bench = PipelineBench(broker, work, n, args.profile)
+    broker_rss: dict[str, float] = {"started": current_rss_mb(broker.process.pid)}
     try:
-        print(f" generating {n} articles", flush=True)
+        print(f"== {kind} {broker.version}: generating {n} articles", flush=True)
         raw = encoded(generate(n))
-        figures: dict = {"articles": n, "message_bytes_mean": round(statistics.fmean(len(v) for _, v in raw))}
+        figures: dict = {"broker": kind, "broker_version": broker.version, "articles": n,
+                         "message_bytes_mean": round(statistics.fmean(len(v) for _, v in raw))}
         print(" 1. pass-through", flush=True)
         figures["passthrough"] = passthrough(bench, raw)
+        broker_rss["after pass-through"] = current_rss_mb(broker.process.pid)
         print(f"    {figures['passthrough']}\n 2. no-op topology", flush=True)
         noop = bench.topology("noop", raw, noop=True)
         noop.pop("settings")
         figures["noop"] = noop
+        broker_rss["after no-op"] = current_rss_mb(broker.process.pid)
         print(f"    {noop['articles_per_s']} articles/s\n 3. real pipeline", flush=True)
         real = bench.topology("real", raw, noop=False)
         settings = real.pop("settings")
         figures["pipeline"] = real
+        broker_rss["after the pipeline"] = current_rss_mb(broker.process.pid)
         print(f"    {real['articles_per_s']} articles/s; each stage alone", flush=True)
         # The sink first: each stage alone appends its output to the next one's input topic.
         figures["alone"] = {stage: bench.alone(settings, stage) for stage in ("sink", "tagger", "cleaner")}
@@ -366,10 +392,41 @@ def run(args) -> dict:
         figures["latency"] = bench.latency(latency_s)
         print(" 5. poller", flush=True)
         figures["poller"] = bench.poller_rss()
+        broker_rss["at the end"] = current_rss_mb(broker.process.pid)
         figures["broker_rss_mb"] = round(peak_rss_mb(broker.process.pid), 1)
+        figures["broker_rss_mb_along_the_run"] = broker_rss
+        figures["broker_disk_mb"] = round(sum(f.stat().st_size for f in (work / "broker").rglob("*") if f.is_file())
+                                          / 2**20, 1)
     finally:
         broker.stop()
     return summarise(figures)
+
+
+def current_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def side_by_side(per_broker: dict[str, dict]) -> str:
+    kinds = list(per_broker)
+    rows = [("", *kinds)]
+    for label, get in (
+        ("kafka-python pass-through msg/s", lambda f: f"{f['passthrough']['kafka_python_msgs_per_s']:,}"),
+        ("aiokafka pass-through msg/s", lambda f: f"{f['passthrough']['aiokafka_msgs_per_s']:,}"),
+        ("no-op topology articles/s", lambda f: f"{f['noop_pipeline_articles_per_s']:,}"),
+        ("real pipeline articles/s", lambda f: f"{f['pipeline_articles_per_s']:,}"),
+        ("real / no-op", lambda f: f"{f['pipeline_to_noop_ratio']:.2f}"),
+        ("broker CPU ms/article (pipeline)", lambda f: f"{f['pipeline']['broker_cpu_ms_per_article']}"),
+        ("latency p50 / p99 s", lambda f: f"{f['latency_p50_s']} / {f['latency_p99_s']}"),
+        ("broker peak RSS MB", lambda f: f"{f['broker_rss_mb']}"),
+        ("broker RSS MB at the end", lambda f: f"{f['broker_rss_mb_along_the_run']['at the end']}"),
+        ("largest service RSS MB", lambda f: f"{max(f['rss_mb'].values())}"),
+    ):
+        rows.append((label, *(get(per_broker[k]) for k in kinds)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
 
 
 def summarise(figures: dict) -> dict:
@@ -392,7 +449,7 @@ def summarise(figures: dict) -> dict:
         "latency_p99_s": figures["latency_p99_s"] < TARGETS["latency_p99_s"],
         "rss_mb": max(rss.values()) < TARGETS["rss_mb"],
     }
-    print(table(figures), flush=True)
+    print(f" {figures['broker']}:\n" + table(figures), flush=True)
     return figures
 
 
@@ -408,7 +465,8 @@ def table(f: dict) -> str:
                                          f"{within['cpu_ms_per_article']} ms CPU/article in the pipeline"))
     rows.append(("  broker", f"{f['pipeline']['broker_cpu_ms_per_article']} ms CPU/article in the pipeline"))
     rows.append((f"latency at {LATENCY_RATE}/s", f"p50 {f['latency_p50_s']} s, p99 {f['latency_p99_s']} s"))
-    rows.append(("peak RSS", ", ".join(f"{k} {v} MB" for k, v in f["rss_mb"].items())))
+    rows.append(("peak RSS", ", ".join(f"{k} {v} MB" for k, v in f["rss_mb"].items())
+                  + f"; broker {f['broker_rss_mb']} MB"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
 

@@ -1,5 +1,5 @@
 """Poller benchmark: 1,000 feeds on a local aiohttp server, polled by the real Poller into the
-real local broker (Tansu). Three cycles on one long-lived Poller, as in a running poller:
+real local broker (Kafka by default; NEWSFLOW_BROKER=tansu for Tansu). Three cycles on one long-lived Poller, as in a running poller:
 
 - cold: every feed new, 20 entries each (20,000 articles published);
 - not_modified: every feed answers 304 to its ETag (targets: < 5 s);
@@ -39,7 +39,7 @@ TARGETS_S = {"not_modified": 5.0, "changed": 30.0}
 def run(args) -> dict:
     n = 100 if args.quick else 1000
     work = Path(tempfile.mkdtemp(prefix="bench-poller-"))
-    broker = start_broker(0, work / "broker.log")
+    broker = start_broker(Settings(), work / "broker")
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "bench._feedhost", "--port", str(port), "--entries", str(ENTRIES)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,4 +1,4 @@
-"""Benchmarks of issue 6 on the local broker: backfill publishing, offsets by time, bounded replay.
+"""Benchmarks of issue 6 on the local broker (Kafka by default, NEWSFLOW_BROKER=tansu for Tansu): backfill publishing, offsets by time, bounded replay.
 
 `run(args) -> dict` for the bench harness (`make bench`); alone: `.venv/bin/python -m bench.replay`.
 Figures depend on the machine (shared cores here); they are measured, never asserted.
@@ -94,12 +94,13 @@ def bench_window(broker, work: Path, messages: int) -> dict:
 
 def run(args=None) -> dict:
     from services.broker.main import start_broker
+    from shared.config import Settings
 
     quick = bool(getattr(args, "quick", False))
     files, lookup, window = (1_000, 10_000, 1_000) if quick else (10_000, 100_000, 5_000)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        broker = start_broker(0, work / "broker.log")
+        broker = start_broker(Settings(), work / "broker")
         try:
             figures = {}
             for name, bench, n in (("backfill", bench_backfill, files), ("lookup", bench_lookup, lookup),

@@ -107,7 +107,7 @@ def run(args) -> dict:
     n = 2_000 if getattr(args, "quick", False) else 20_000
     batch = articles(n)
     results: dict = {"articles": n, "text_bytes_each": len(batch[0].text), "batch": BATCH}
-    broker = start_broker(0)
+    broker = start_broker(Settings(), Path(tempfile.mkdtemp(prefix="bench-sink-broker-")))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             results["sqlite"] = bench_store(f"sqlite:///{Path(tmp) / 'store.db'}", batch)
