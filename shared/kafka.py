@@ -135,10 +135,26 @@ def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
             except TopicAlreadyExistsError:
                 pass  # another process won the race
         if created:
+            wait_until_described(admin, created)
             log.info("created topics: %s", ", ".join(created))
         return created
     finally:
         admin.close()
+
+
+def wait_until_described(admin: KafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """Until the broker describes each new topic with its partitions. Kafka answers CreateTopics
+    once its controller has the topic, and the broker's metadata follows a moment later: a
+    client asking in between is told the topic does not exist (which BrokerWatch would take for
+    a lost topic)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = admin.describe_topics(names)
+        if all(t.get("error_code") == 0 and t.get("partitions") for t in described):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics {names} not described by the broker within {timeout_s:.0f} s")
+        time.sleep(0.05)
 
 
 def partition_counts(settings: Settings, names: Iterable[str]) -> dict[str, int]:
