@@ -163,9 +163,18 @@ def formatted(log_dir: Path) -> bool:
     return (log_dir / "meta.properties").is_file()
 
 
+def new_cluster_id() -> str:
+    """A cluster id as Kafka makes them: 16 random bytes in URL-safe base64. Never one that
+    starts with "-", which the storage tool's command line would read as an option."""
+    while True:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster.startswith("-"):
+            return cluster
+
+
 def format_log_dir(install: KafkaInstall, config: Path, log_dir: Path) -> None:
     """Give a new log folder its cluster id and metadata (kafka-storage.sh format)."""
-    cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster = new_cluster_id()
     result = subprocess.run(
         [install.java, "-cp", install.classpath(), f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
          "kafka.tools.StorageTool", "format", "--cluster-id", cluster, "--config", str(config)],

@@ -83,6 +83,14 @@ def test_java_versions_are_read_old_and_new_style(tmp_path):
     assert kafka.java_major(str(tmp_path / "nothing")) is None
 
 
+def test_cluster_ids_never_look_like_an_option():
+    """One id in 64 would start with "-" (seen in CI: the storage tool refused `--cluster-id -x...`)."""
+    ids = [kafka.new_cluster_id() for _ in range(2000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert any("-" in i for i in ids)  # the alphabet still has it, elsewhere in the id
+
+
 def test_an_unknown_broker_kind_is_refused():
     with pytest.raises(ValueError):
         Settings(broker="redpanda")
