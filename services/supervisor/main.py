@@ -250,12 +250,9 @@ class Supervisor:
             raise GaveUp(f"the local broker died {len(self.broker_deaths)} times within "
                          f"{self.settings.restart_window_s:.0f} s (last exit code {code}); giving up "
                          f"(log: {self.broker.log_file})")
-        if self.broker.durable:
-            log.error("the local broker exited with code %s; starting it again on port %d with its log",
-                      code, self.broker.port)
-        else:
-            log.error("the local broker exited with code %s; starting it again on port %d (memory-only: it "
-                      "starts empty, so what the stages had not yet consumed is lost)", code, self.broker.port)
+        how = ("with its log" if self.broker.durable else
+               "(memory-only: it starts empty, so what the stages had not yet consumed is lost)")
+        log.error("the local broker exited with code %s; starting it again on port %d %s", code, self.broker.port, how)
         try:
             self.broker = start_broker(self.settings, self.broker.data_dir, self.broker.port, self.broker.kind)
             ensure_topics(self.settings, self.topics)
