@@ -86,7 +86,7 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
-def make_consumer(settings: Settings, group: str | None, *topics: str, **overrides) -> KafkaConsumer:
+def make_consumer(settings: Settings, group: str | None, *topics: str, listener=None, **overrides) -> KafkaConsumer:
     config = dict(
         **security_config(settings),
         bootstrap_servers=bootstrap_servers(settings),
@@ -106,10 +106,19 @@ def make_consumer(settings: Settings, group: str | None, *topics: str, **overrid
     # rebalance (measured: 1 consumer in ~10 of a new group on a new topic got nothing, for
     # good). So the topics' partitions are known first, then it subscribes.
     consumer = KafkaConsumer(**config)
+    subscribe(consumer, topics, listener)
+    return consumer
+
+
+def subscribe(consumer: KafkaConsumer, topics: Iterable[str], listener=None) -> None:
+    """Subscribe once the topics' partitions are known (see make_consumer)."""
+    topics = list(topics)
     for topic in topics:
         partitions_of(consumer, topic)
-    consumer.subscribe(list(topics))
-    return consumer
+    if listener is None:
+        consumer.subscribe(topics)
+    else:
+        consumer.subscribe(topics, listener=listener)
 
 
 def pipeline_topics(settings: Settings, tags: Iterable[str] = ()) -> list[str]:

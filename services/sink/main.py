@@ -10,15 +10,15 @@ import logging
 import signal
 import time
 
-from kafka import OffsetAndMetadata, TopicPartition
-from kafka.errors import CommitFailedError
+from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 from prometheus_client import CollectorRegistry
 
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Store, UpsertResult, open_store
 from shared.brokerwatch import BrokerWatch, wait_for_broker
 from shared.config import Settings, redact_url
-from shared.kafka import make_consumer, make_producer
+from shared.kafka import make_consumer, make_producer, subscribe
 from shared.metrics import serve_metrics
 from shared.schema import Article, BadMessage, DeadLetter, decode
 
@@ -32,8 +32,11 @@ class Sink:
         self.settings = settings
         self.store = store
         self.metrics = metrics or SinkMetrics(registry or CollectorRegistry())
+        self.uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}  # stored, not yet committed
+        self.listener = ResumeWhereStored(self)
         self.consumer = make_consumer(
-            settings, settings.group("sink"), settings.tagged_topic, max_poll_records=settings.sink_batch_size
+            settings, settings.group("sink"), settings.tagged_topic, listener=self.listener,
+            max_poll_records=settings.sink_batch_size,
         )
         self.producer = make_producer(settings)  # for dead letters
         self.stopping = False
@@ -42,14 +45,20 @@ class Sink:
         log.info("sink consuming %s into %s", self.settings.tagged_topic, redact_url(self.settings.database_url))
         try:
             while not self.stopping:
-                records = self.collect()
-                self.measure_lag()
-                if records:
-                    self.write(records)
+                self.step()
         finally:
             self.consumer.close(autocommit=False)
             self.producer.close(timeout=10)
             self.store.close()
+
+    def step(self) -> None:
+        """One batch stored and committed, or, idle, the lag measured and held-back offsets committed."""
+        records = self.collect()
+        self.measure_lag()
+        if records:
+            self.write(records)
+        elif self.uncommitted:
+            self.commit({})
 
     def collect(self) -> list:
         """The records of one transaction: at most batch_size, or what came within batch_ms of the first."""
@@ -92,15 +101,41 @@ class Sink:
         if articles:
             self.store_batch(articles)
         self.producer.flush()  # dead letters acknowledged before we move past them
+        self.commit(offsets)
+        share = (time.perf_counter() - started) / len(records)
+        for _ in records:
+            self.metrics.processing_seconds.observe(share)
+
+    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Commit what was stored, with what a rebalance held back before, for the partitions
+        this sink owns."""
+        self.uncommitted.update(offsets)
+        owned = self.consumer.assignment()
+        pending = {tp: offset for tp, offset in self.uncommitted.items() if tp in owned}
+        if not pending:
+            return  # between a revocation and an assignment: the listener settles them
         try:
-            self.consumer.commit(offsets)
+            self.consumer.commit(pending)
+            for tp in pending:
+                del self.uncommitted[tp]
+        except RebalanceInProgressError:
+            log.info("the group is rebalancing; %d offset(s) committed after it", len(pending))
+            self.rejoin()
         except CommitFailedError as exc:
             # A rebalance gave these partitions to another sink before we committed: it stores
             # the same messages again, which the upsert by id absorbs.
             log.warning("offsets not committed (%s); the new owner of the partitions replays them", exc)
-        share = (time.perf_counter() - started) / len(records)
-        for _ in records:
-            self.metrics.processing_seconds.observe(share)
+            self.uncommitted.clear()
+
+    def rejoin(self) -> None:
+        """Join the group afresh, keeping our place in the partitions we get back.
+
+        kafka-python 3.0.12 can be left "rebalancing" with no join under way (seen after the
+        first join, when a poll's timeout cut short the rejoin its metadata asked for): every
+        commit is then refused, for good. Subscribing again starts a clean join; the listener
+        puts each partition we keep where the stored rows end, so nothing is read twice."""
+        self.consumer.unsubscribe()
+        subscribe(self.consumer, [self.settings.tagged_topic], self.listener)
 
     def store_batch(self, articles: list[Article]) -> UpsertResult:
         """Upsert in one transaction, retrying a failing database until sink_retry_s has passed."""
@@ -145,6 +180,24 @@ class Sink:
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.reason)
         self.producer.send(self.settings.dlq_topic, key=record.key, value=letter.encode())
         self.metrics.dead_lettered(exc.kind)
+
+
+class ResumeWhereStored(ConsumerRebalanceListener):
+    """After a rejoin, start each partition we own after what this sink already stored."""
+
+    def __init__(self, sink: Sink):
+        self.sink = sink
+
+    def on_partitions_revoked(self, revoked) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned) -> None:
+        held = self.sink.uncommitted
+        for tp in list(held):
+            if tp in assigned:
+                self.sink.consumer.seek(tp, held[tp].offset)
+            else:
+                del held[tp]  # its new owner reads these again; the upsert by id absorbs them
 
 
 def main(settings: Settings) -> None:

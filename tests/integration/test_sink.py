@@ -207,3 +207,43 @@ def test_a_dropped_database_connection_is_retried_on_a_new_one(sink_settings):
         sink.consumer.close(autocommit=False)
         sink.producer.close()
         sink.store.close()
+
+
+def test_offsets_held_back_by_a_rebalance_are_committed_after_it(sink_settings):
+    """A second sink joining makes the first one's client rejoin while it holds stored records:
+    the commit is refused (RebalanceInProgressError) and must happen after the rejoin, neither
+    killing the sink nor leaving the group behind the rows it wrote."""
+    s = sink_settings
+    _publish(s, [_article(i) for i in range(12)])
+    first = _sink(s)
+    second = make_consumer(s, s.group("sink"), s.tagged_topic)
+    done = threading.Event()
+
+    def keep_polling() -> None:
+        while not done.is_set():
+            second.poll(timeout_ms=100)
+
+    joining = threading.Thread(target=keep_polling, daemon=True)
+    try:
+        records: list = []
+        wait_until(lambda: records.extend(first.collect()) or len(records) == 12, 60, what="12 records")
+        joining.start()
+        # the heartbeat learns of the rebalance; a poll (with nothing left to fetch) starts the rejoin
+        wait_until(lambda: not first.consumer.poll(timeout_ms=0) and first.consumer._coordinator.rebalance_in_progress(),
+                   30, interval_s=0.005, what="the first sink's client rejoining")
+        first.write(records)
+        assert first.uncommitted  # held back, not lost, not raised
+        wait_until(lambda: first.step() or not first.uncommitted, 60, what="the held-back offsets committed")
+        owned = {tp.partition for tp in first.consumer.assignment()}
+        assert owned and len(owned) < s.partitions  # the partitions were shared out
+        committed = committed_offsets(s, s.group("sink"), s.tagged_topic)
+        ends = high_watermarks(s, s.tagged_topic)
+        assert {p: committed[p] for p in owned} == {p: ends[p] for p in owned}
+        assert _metric(first, "newsflow_messages_in_total", {"stage": "sink"}) == 12  # nothing read twice
+    finally:
+        done.set()
+        joining.join(10)
+        second.close(autocommit=False)
+        first.consumer.close(autocommit=False)
+        first.producer.close()
+        first.store.close()
