@@ -67,6 +67,7 @@ def run(feeds_file, db_url, ingest, once) -> None:
     poll_feeds = bool(feeds_file or os.environ.get("NEWSFLOW_FEEDS_FILE") or not ingest)
     if poll_feeds:
         _check_feeds_file(settings)
+    _check_taxonomy_file(settings)
     sys.exit(run_supervisor(settings, once=once, ingest=ingest, poll_feeds=poll_feeds))
 
 
@@ -92,6 +93,16 @@ def _check_feeds_file(settings: Settings) -> None:
     try:
         load_feeds(settings.feeds_file)
     except FeedsFileError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_taxonomy_file(settings: Settings) -> None:
+    """As the feeds file: the file, the entry and the reason, before anything starts."""
+    from services.tagger.taxonomy import TaxonomyError, load_taxonomy
+
+    try:
+        load_taxonomy(settings.taxonomy_file)
+    except TaxonomyError as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     fulltext_min_chars: int = Field(default=400, ge=0)  # shorter entries get their page fetched; 0: never
     fulltext_max_per_poll: int = Field(default=20, ge=0)  # page fetches per feed and poll; the rest keep the summary
     allow_private_hosts: str = ""  # comma list of hosts, addresses or networks the SSRF guard lets through
-    publish_timeout_s: float = Field(default=60.0, ge=1)  # broker acknowledgement of a feed's entries; then exit 1
+    publish_timeout_s: float = Field(default=60.0, ge=1)  # broker acknowledgement of a feed's entries; then exit 75
     seen_ids_per_feed: int = Field(default=5000, ge=100)  # entry ids remembered per feed (oldest forgotten)
 
     # The cleaner and the tagger take events in batches of this many, or what came within this

@@ -54,6 +54,7 @@ class Article:
     # Filled by the tagger.
     tags: list[Tag] = field(default_factory=list)
     taxonomy_version: str | None = None
+    # Filled by the sink (its dedup and stories), in what it stores and reads back.
     duplicate_of: str | None = None
     story_id: str | None = None
     schema: int = SCHEMA_VERSION

@@ -86,7 +86,6 @@ class Poller:
         timeout_ms = int(settings.publish_timeout_s * 1000)
         self.producer = make_producer(
             settings, delivery_timeout_ms=timeout_ms, request_timeout_ms=min(30_000, timeout_ms - 100),
-            batch_size=256 * 1024,  # 20,000 1 KB articles: 0.6 -> 0.4 s of CPU, half the wall time
         )
         self.allow = parse_allowed(settings.allow_private_hosts)
         self.stop = asyncio.Event()

@@ -35,13 +35,14 @@ def _count(url: str) -> int:
         store.close()
 
 
+@pytest.mark.timeout(900)  # three waits of up to 300 s each
 def test_backfill_of_10000_files_shows_progress_and_stores_each_once(settings, store_url, tmp_path):
     archive = tmp_path / "archive"
     archive.mkdir()
     _generate(archive, FILES)
     env = pipeline_env(settings, tmp_path, NEWSFLOW_DB_URL=store_url)
     with running(env, tmp_path):
-        first = newsflow("backfill", str(archive), env=env, timeout=600)
+        first = newsflow("backfill", str(archive), env=env, timeout=300)
         assert first.returncode == 0, first.stderr[-3000:]
         assert f"published 10,000 article(s) from 10,000 file(s)" in first.stdout
         assert "0 could not be read" in first.stdout
@@ -50,11 +51,11 @@ def test_backfill_of_10000_files_shows_progress_and_stores_each_once(settings, s
         assert progress[-1].startswith("backfill: 10,000/10,000 files (100%)")
         assert all(line.endswith("articles/s") for line in progress)
 
-        second = newsflow("backfill", str(archive), env=env, timeout=600)
+        second = newsflow("backfill", str(archive), env=env, timeout=300)
         assert second.returncode == 0, second.stderr[-3000:]
         assert f"published 10,000 article(s)" in second.stdout
 
-        wait_until(lambda: drained(settings), 600, interval_s=1.0, what="the pipeline drained")
+        wait_until(lambda: drained(settings), 280, interval_s=1.0, what="the pipeline drained")
         assert _count(store_url) == FILES
     keys = Counter(r.key for r in read_all(settings, settings.raw_topic))
     assert len(keys) == FILES and set(keys.values()) == {2}  # the same ids, twice
