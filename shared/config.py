@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.pipeline.topology import CLEAN, DLQ, DLQ_REPLAYED, RAW, TAG_TOPIC, TAGGED
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = PROJECT_ROOT / "samples"
 
@@ -29,6 +31,10 @@ class Settings(BaseSettings):
     # one is dead-lettered as too_large. Producers and the topics newsflow creates allow
     # max_request_bytes, room for a stage's output (the cleaner adds the text beside the content).
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A stage stops (exit 65, not restarted) past this many dead letters in a row, or past this
+    # share of letters among its last 1,000 messages; 0 and 1 turn each check off.
+    dlq_max_consecutive: int = Field(default=100, ge=0)
+    dlq_max_ratio: float = Field(default=0.5, gt=0, le=1)
     replication_factor: int = Field(default=1, ge=1)
     # Group timeouts: with client defaults a join takes ~23 s on Tansu, ~3 s with these. 6 s is the
     # least Apache Kafka accepts (group.min.session.timeout.ms).
@@ -163,27 +169,27 @@ class Settings(BaseSettings):
 
     @property
     def raw_topic(self) -> str:
-        return self.topic("raw")
+        return self.topic(RAW)
 
     @property
     def clean_topic(self) -> str:
-        return self.topic("clean")
+        return self.topic(CLEAN)
 
     @property
     def tagged_topic(self) -> str:
-        return self.topic("tagged")
+        return self.topic(TAGGED)
 
     @property
     def dlq_topic(self) -> str:
-        return self.topic("dlq")
+        return self.topic(DLQ)
 
     @property
     def dlq_replayed_topic(self) -> str:
         """Which dead letters `newsflow dlq replay` has sent back (one record per letter)."""
-        return self.topic("dlq.replayed")
+        return self.topic(DLQ_REPLAYED)
 
     def tag_topic(self, tag: str) -> str:
-        return self.topic(f"topic.{tag}")
+        return self.topic(TAG_TOPIC.format(tag=tag))
 
     def group(self, stage: str) -> str:
         return f"{self.group_prefix}-{stage}"

@@ -131,3 +131,9 @@ def clean_article(article: Article) -> Article:
         dateline=find_dateline(paragraphs),
         language=detect_language(text),
     )
+
+
+def transform(settings, **_context):
+    """The cleaner's step (shared/pipeline/topology.py): a raw article to its clean topic."""
+    topic = settings.clean_topic
+    return lambda article: [(topic, clean_article(article))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -124,3 +125,26 @@ def tag_article(article: Article, taxonomy: Taxonomy) -> Article:
     return dataclasses.replace(
         article, tags=tag_text(article.title, text, taxonomy), taxonomy_version=taxonomy.version
     )
+
+
+def routes(settings, article: Article) -> list[str]:
+    """Where a tagged article goes: news.tagged, and news.topic.<tag> for each of its tags."""
+    return [settings.tagged_topic] + [settings.tag_topic(t.name) for t in article.tags]
+
+
+def transform(settings, taxonomy: Taxonomy | Callable[[], Taxonomy] | None = None, **_context):
+    """The tagger's step (shared/pipeline/topology.py): tag, then one output per route.
+
+    `taxonomy` is a Taxonomy, a function returning the live one (the tagger reloads it), or
+    None to load NEWSFLOW_TAXONOMY_FILE."""
+    if taxonomy is None:
+        from services.tagger.taxonomy import load_taxonomy
+
+        taxonomy = load_taxonomy(settings.taxonomy_file)
+    current = taxonomy if callable(taxonomy) else (lambda: taxonomy)
+
+    def outputs(article: Article) -> list[tuple[str, Article]]:
+        tagged = tag_article(article, current())
+        return [(name, tagged) for name in routes(settings, tagged)]
+
+    return outputs

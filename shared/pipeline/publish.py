@@ -1,0 +1,45 @@
+"""A kafka-python producer whose sends are confirmed before the caller moves past them.
+
+kafka-python's flush() returns once every request has completed, failed ones included, so a
+caller that commits after a bare flush() can commit past a message the broker never took.
+`confirm()` flushes and then raises DeliveryFailed if any send since the last confirm failed.
+"""
+from __future__ import annotations
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+EX_TEMPFAIL = 75  # the broker's fault: a restarted process does the work again
+
+
+class DeliveryFailed(RuntimeError):
+    """The broker did not take a message: nothing after it may be committed."""
+
+
+class CheckedPublisher:
+    def __init__(self, producer: KafkaProducer, confirm_timeout_s: float = 60.0):
+        self.producer = producer
+        self.confirm_timeout_s = confirm_timeout_s
+        self.pending: list = []
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        try:
+            self.pending.append((topic, self.producer.send(topic, key=key, value=value)))
+        except KafkaError as exc:  # refused before it was queued (too large, no metadata in time)
+            raise DeliveryFailed(f"{topic}: {exc}") from exc
+
+    def confirm(self) -> int:
+        """Wait until the broker took every send since the last confirm; how many there were."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return 0
+        self.producer.flush(timeout=self.confirm_timeout_s)
+        for topic, future in pending:
+            if not future.is_done:
+                raise DeliveryFailed(f"{topic}: not acknowledged within {self.confirm_timeout_s:.0f} s")
+            if future.failed():
+                raise DeliveryFailed(f"{topic}: the broker refused a message: {future.exception}")
+        return len(pending)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self.producer.close(timeout=timeout_s)
