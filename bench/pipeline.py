@@ -39,7 +39,8 @@ from services.status.main import fetch
 from services.status.report import total
 from services.tagger.taxonomy import load_taxonomy
 from shared.config import Settings
-from shared.kafka import ensure_topics, make_consumer, make_producer, pipeline_topics
+from shared.kafka import ensure_topics, make_consumer, make_producer
+from shared.pipeline.topology import pipeline_topics
 from shared.procs import free_port, wait_for_port
 from shared.schema import encode
 

@@ -24,7 +24,8 @@ def _settings(broker, data_dir: Path, prefix: str):
 
 def bench_backfill(broker, work: Path, files: int) -> dict:
     from services.replay.backfill import backfill
-    from shared.kafka import ensure_topics, pipeline_topics
+    from shared.kafka import ensure_topics
+    from shared.pipeline.topology import pipeline_topics
 
     settings = _settings(broker, work, "bf")
     ensure_topics(settings, pipeline_topics(settings))
@@ -71,7 +72,8 @@ def bench_lookup(broker, work: Path, messages: int) -> dict:
 def bench_window(broker, work: Path, messages: int) -> dict:
     from services.replay.offsets import commit
     from services.replay.runner import run_window
-    from shared.kafka import ensure_topics, high_watermarks, make_producer, pipeline_topics
+    from shared.kafka import ensure_topics, high_watermarks, make_producer
+    from shared.pipeline.topology import pipeline_topics
     from shared.schema import Article, encode
 
     settings = _settings(broker, work, "win")

@@ -12,6 +12,7 @@ import orjson
 from pydantic import ValidationError
 
 from shared.config import Settings, load_settings, redact_url
+from shared.pipeline.topology import STAGE_NAMES
 from shared.logs import setup_logging
 
 db_option = click.option("--db", "db_url", help="sqlite:///path.db or postgresql://… (NEWSFLOW_DB_URL)")
@@ -150,7 +151,8 @@ def topics() -> None:
     input topic has partitions; an existing topic with fewer is reported, not changed.
     """
     from services.tagger.taxonomy import load_taxonomy
-    from shared.kafka import ensure_topics, partition_counts, pipeline_topics
+    from shared.kafka import ensure_topics, partition_counts
+    from shared.pipeline.topology import pipeline_topics
 
     settings = _settings("topics")
     if not settings.kafka_bootstrap:
@@ -260,7 +262,7 @@ def _millis(text: str | None, option: str) -> int | None:
 
 
 @cli.command()
-@click.option("--stage", type=click.Choice(["cleaner", "tagger", "sink"]), required=True, help="The stage to move")
+@click.option("--stage", type=click.Choice(STAGE_NAMES), required=True, help="The stage to move")
 @click.option("--from", "from_time", required=True, metavar="TIME", help="2024-05-01T10:00 (UTC unless a zone is given) or back from now: 30m, 2h, 7d")
 @click.option("--to", "to_time", metavar="TIME", help="Reprocess only up to this time; the stage stays where it is")
 @click.option("--execute", is_flag=True, help="Carry out the plan (without it, only print it)")
@@ -344,7 +346,7 @@ def dlq() -> None:
 
 
 reason_option = click.option("--reason", help="Only letters whose reason contains this (any case), e.g. not_json")
-stage_option = click.option("--stage", type=click.Choice(["cleaner", "tagger", "sink"]), help="Only this stage's letters")
+stage_option = click.option("--stage", type=click.Choice(STAGE_NAMES), help="Only this stage's letters")
 
 
 @dlq.command("list")

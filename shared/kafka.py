@@ -121,11 +121,6 @@ def subscribe(consumer: KafkaConsumer, topics: Iterable[str], listener=None) -> 
         consumer.subscribe(topics, listener=listener)
 
 
-def pipeline_topics(settings: Settings, tags: Iterable[str] = ()) -> list[str]:
-    base = [settings.raw_topic, settings.clean_topic, settings.tagged_topic, settings.dlq_topic]
-    return base + [settings.tag_topic(t) for t in tags]
-
-
 def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
     """Create the topics that do not exist yet; returns the ones created."""
     admin = make_admin(settings)

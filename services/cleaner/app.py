@@ -3,36 +3,31 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from services.cleaner.clean import clean_article
 from services.cleaner.metrics import CleanerMetrics
-from shared.config import Settings
 from shared.brokerwatch import BrokerWatch, wait_for_broker
+from shared.config import Settings
 from shared.metrics import serve_metrics
-from shared.schema import Article, encode
+from shared.pipeline.topology import input_topic, service_topics, stage
 from shared.stream import make_app, process, raw_topic, run_worker
+
+STAGE = stage("cleaner")
 
 
 def build(settings: Settings, registry: CollectorRegistry | None = None):
     metrics = CleanerMetrics(registry or CollectorRegistry())
-    app = make_app(settings, "cleaner", metrics)
-    source = raw_topic(app, settings.raw_topic)
-    clean = raw_topic(app, settings.clean_topic)
-    dlq = raw_topic(app, settings.dlq_topic)
-
-    async def emit(article: Article) -> list:
-        sent = await clean.send(key=article.key, value=encode(article))
-        metrics.messages_out.inc()
-        return [sent]
+    app = make_app(settings, STAGE.name, metrics)
+    source = raw_topic(app, input_topic(settings, STAGE.name))
+    transform = STAGE.load_transform(settings)
 
     @app.agent(source, name="clean")
     async def clean_agent(stream):
-        await process(stream, transform=clean_article, emit=emit, dlq=dlq, metrics=metrics, settings=settings)
+        await process(stream, app=app, transform=transform, metrics=metrics, settings=settings)
 
     return app, metrics
 
 
 def main(settings: Settings) -> None:
-    topics = [settings.raw_topic, settings.clean_topic, settings.dlq_topic]
+    topics = service_topics(settings, STAGE.name)
     app, metrics = build(settings)
     serve_metrics(settings, metrics.registry, "cleaner")
     wait_for_broker(settings, topics, metrics)

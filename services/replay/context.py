@@ -12,8 +12,7 @@ from pathlib import Path
 
 from services.supervisor.control import SupervisorClient, find_supervisor
 from shared.config import Settings
-
-STAGE_INPUT = {"cleaner": "raw", "tagger": "clean", "sink": "tagged"}
+from shared.pipeline.topology import input_topic
 
 
 class NoPipeline(RuntimeError):
@@ -33,7 +32,7 @@ class Pipeline:
         return state in ("running", "restarting", "paused")
 
     def input_topic(self, stage: str) -> str:
-        return self.settings.topic(STAGE_INPUT[stage])
+        return input_topic(self.settings, stage)
 
 
 def _servers(bootstrap: str) -> set[str]:

@@ -12,6 +12,8 @@ from services.replay.groups import describe_group
 from services.replay.offsets import BROKER, SEARCH, PartitionReader, commit, committed
 from services.replay.plan import PartitionPlan, plan_partition, render, total
 from services.replay.runner import run_window
+from shared.pipeline.limit import DeadLetterLimit
+from shared.pipeline.publish import DeliveryFailed
 from services.replay.times import show
 
 
@@ -133,8 +135,12 @@ def replay(
         # the stage may have gone on while we planned: plan again from where it stopped
         plans, _, _ = make_plan(pipeline, stage, from_ms, to_ms)
         if bounded:
-            result = run_window(settings, stage, topic, {p.partition: p.window for p in plans},
-                                {p.partition: p.committed or 0 for p in plans})
+            try:
+                result = run_window(settings, stage, topic, {p.partition: p.window for p in plans},
+                                    {p.partition: p.committed or 0 for p in plans})
+            except (DeliveryFailed, DeadLetterLimit) as exc:
+                raise Refused(f"the replay of the window stopped: {exc}; the {stage}'s offsets are as they "
+                              "were, so it can be run again") from None
         else:
             commit(settings, settings.group(stage), topic,
                    {p.partition: p.new_offset for p in plans if p.new_offset is not None})

@@ -2,8 +2,8 @@
 
 The stage's group is not touched, so the stage goes on exactly where it was when it resumes;
 there are no offsets to move and put back. The window is processed by the stage's own pure
-work (clean_article, tag_article and the tagger's routes, the Store's upsert) and sent where
-the stage sends it, with bad input dead-lettered as the stage does. When an article of the
+work (its transform from shared/pipeline/topology.py through the shared step, the Store's
+upsert) and sent where the stage sends it, with bad input dead-lettered as the stage does. When an article of the
 window was consumed again after it (a later revision), that later message is applied once
 more at the end, so a replayed old revision never ends up on top of a newer one; what the
 stage has not consumed yet it handles itself after resuming, in order.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kafka import TopicPartition
@@ -20,7 +19,11 @@ from kafka import TopicPartition
 from services.replay.progress import Progress
 from shared.config import Settings
 from shared.kafka import ensure_topics, make_consumer, make_producer
-from shared.schema import Article, BadMessage, DeadLetter, decode, encode
+from shared.pipeline import topology
+from shared.pipeline.limit import DlqLimit
+from shared.pipeline.publish import CheckedPublisher
+from shared.pipeline.step import STORE, Origin, step
+from shared.schema import Article, encode
 
 log = logging.getLogger(__name__)
 STALL_S = 60.0
@@ -35,75 +38,54 @@ class WindowResult:
 
 
 class StageWork:
-    """What one stage does with a batch of decoded articles; `close()` when done."""
+    """What one stage does with a batch of records, through the shared step; `close()` when done."""
 
     def __init__(self, settings: Settings, stage: str):
         self.settings, self.stage = settings, stage
-        self.producer = make_producer(settings)
-        self.sent: list = []  # this batch's sends, checked after the flush
+        declared = topology.stage(stage)
+        self.publisher = CheckedPublisher(make_producer(settings))
+        self.limit = DlqLimit.from_settings(settings)
         self.store = None
-        if stage == "cleaner":
-            from services.cleaner.clean import clean_article
-
-            self._outputs: Callable[[Article], list[tuple[str, Article]]] = (
-                lambda a: [(settings.clean_topic, clean_article(a))]
-            )
-        elif stage == "tagger":
-            from services.tagger.app import routes
-            from services.tagger.tag import tag_article
+        if stage == "tagger":
             from services.tagger.taxonomy import load_taxonomy
 
             taxonomy = load_taxonomy(settings.taxonomy_file)
             ensure_topics(settings, [settings.tag_topic(t.name) for t in taxonomy.topics])
-
-            def tag(article: Article) -> list[tuple[str, Article]]:
-                tagged = tag_article(article, taxonomy)
-                return [(name, tagged) for name in routes(settings, tagged)]
-
-            self._outputs = tag
-        elif stage == "sink":
+            self.transform = declared.load_transform(settings, taxonomy=taxonomy)
+        else:
+            self.transform = declared.load_transform(settings)
+        if not declared.outputs:
             from services.sink.store import open_store
 
             self.store = open_store(settings.database_url)
-        else:
-            raise ValueError(f"unknown stage {stage!r}")
 
     def apply(self, records: list) -> int:
-        """Process records in order; returns how many were dead-lettered."""
+        """Process records in order; returns how many were dead-lettered. Raises DeliveryFailed
+        when the broker did not take a message, DeadLetterLimit past the limit."""
         dead = 0
         to_store: list[Article] = []
-        self.sent = []
         for record in records:
-            try:
-                article = decode(record.value)
-                if self.store is not None:
-                    to_store.append(article)
-                    continue
-                outputs = self._outputs(article)
-            except Exception as exc:  # noqa: BLE001 - as in the stage: this input's fault
-                self._dead_letter(record, exc)
+            origin = Origin(record.topic, record.partition, record.offset, record.key)
+            outcome = step(self.stage, record.value, origin, self.transform, self.settings.max_message_bytes)
+            if outcome.dead:
+                letter = outcome.letter
+                log.warning("dead-lettering %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset,
+                            letter.reason)
+                self.publisher.send(self.settings.dlq_topic, letter.key, letter.encode())
                 dead += 1
-                continue
-            for topic, result in outputs:
-                self.sent.append(self.producer.send(topic, key=result.key, value=encode(result)))
+            for topic, article in outcome.outputs:
+                if topic == STORE:
+                    to_store.append(article)
+                else:
+                    self.publisher.send(topic, article.key, encode(article))
+            self.limit.record(outcome.dead)
         if to_store:
             self.store.upsert(to_store)
-        self.producer.flush()
-        for future in self.sent:  # flush() returns on failures too: each send must have been taken
-            future.get(timeout=0)
+        self.publisher.confirm()
         return dead
 
-    def _dead_letter(self, record, exc: Exception) -> None:
-        kind = exc.kind if isinstance(exc, BadMessage) else type(exc).__name__
-        letter = DeadLetter(
-            stage=self.stage, reason=f"{kind}: {exc}", original=record.value or b"", topic=record.topic,
-            partition=record.partition, offset=record.offset, key=record.key,
-        )
-        log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.reason)
-        self.sent.append(self.producer.send(self.settings.dlq_topic, key=record.key, value=letter.encode()))
-
     def close(self) -> None:
-        self.producer.close(timeout=10)
+        self.publisher.close()
         if self.store is not None:
             self.store.close()
 

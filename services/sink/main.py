@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import time
 
 from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
@@ -20,10 +21,15 @@ from shared.brokerwatch import BrokerWatch, wait_for_broker
 from shared.config import Settings, redact_url
 from shared.kafka import make_consumer, make_producer, subscribe
 from shared.metrics import serve_metrics
-from shared.schema import Article, BadMessage, DeadLetter, decode
+from shared.pipeline import topology
+from shared.pipeline.limit import EX_DATAERR, DeadLetterLimit, DlqLimit
+from shared.pipeline.publish import EX_TEMPFAIL, CheckedPublisher, DeliveryFailed
+from shared.pipeline.step import Origin, Outcome, step
+from shared.schema import Article
 
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY_S = 10.0
+STAGE = "sink"
 
 
 class Sink:
@@ -35,10 +41,12 @@ class Sink:
         self.uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}  # stored, not yet committed
         self.listener = ResumeWhereStored(self)
         self.consumer = make_consumer(
-            settings, settings.group("sink"), settings.tagged_topic, listener=self.listener,
+            settings, settings.group(STAGE), topology.input_topic(settings, STAGE), listener=self.listener,
             max_poll_records=settings.sink_batch_size,
         )
-        self.producer = make_producer(settings)  # for dead letters
+        self.letters = CheckedPublisher(make_producer(settings))
+        self.transform = topology.stage(STAGE).load_transform(settings)
+        self.limit = DlqLimit.from_settings(settings)
         self.stopping = False
 
     def run(self) -> None:
@@ -48,7 +56,7 @@ class Sink:
                 self.step()
         finally:
             self.consumer.close(autocommit=False)
-            self.producer.close(timeout=10)
+            self.letters.close()
             self.store.close()
 
     def step(self) -> None:
@@ -86,21 +94,25 @@ class Sink:
         )
 
     def write(self, records: list) -> None:
+        """Store a batch, its letters confirmed by the broker, then commit; DeadLetterLimit or
+        DeliveryFailed leave the batch uncommitted."""
         started = time.perf_counter()
         articles: list[Article] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for record in records:
             self.metrics.messages_in.inc()
-            try:
-                articles.append(decode(record.value, self.settings.max_message_bytes))
-            except BadMessage as exc:
-                self.dead_letter(record, exc)
+            origin = Origin(record.topic, record.partition, record.offset, record.key)
+            outcome = step(STAGE, record.value, origin, self.transform, self.settings.max_message_bytes)
+            if outcome.dead:
+                self.dead_letter(outcome)
+            articles.extend(article for _store, article in outcome.outputs)
+            self.limit.record(outcome.dead)
             tp = TopicPartition(record.topic, record.partition)
             offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
             self.metrics.lag.consumed(tp, record.offset, record.timestamp / 1000 if record.timestamp else None)
         if articles:
             self.store_batch(articles)
-        self.producer.flush()  # dead letters acknowledged before we move past them
+        self.letters.confirm()  # the broker took every letter before we move past them
         self.commit(offsets)
         share = (time.perf_counter() - started) / len(records)
         for _ in records:
@@ -135,7 +147,7 @@ class Sink:
         commit is then refused, for good. Subscribing again starts a clean join; the listener
         puts each partition we keep where the stored rows end, so nothing is read twice."""
         self.consumer.unsubscribe()
-        subscribe(self.consumer, [self.settings.tagged_topic], self.listener)
+        subscribe(self.consumer, [topology.input_topic(self.settings, STAGE)], self.listener)
 
     def store_batch(self, articles: list[Article]) -> UpsertResult:
         """Upsert in one transaction, retrying a failing database until sink_retry_s has passed."""
@@ -167,19 +179,11 @@ class Sink:
             self.metrics.end_to_end_seconds.observe(max(0.0, stored_at - article.fetched_at))
         return result
 
-    def dead_letter(self, record, exc: BadMessage) -> None:
-        letter = DeadLetter(
-            stage="sink",
-            reason=f"{exc.kind}: {exc}",
-            original=record.value or b"",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-        ).bounded(self.settings.max_message_bytes)
-        log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, letter.reason)
-        self.producer.send(self.settings.dlq_topic, key=record.key, value=letter.encode())
-        self.metrics.dead_lettered(exc.kind)
+    def dead_letter(self, outcome: Outcome) -> None:
+        letter = outcome.letter
+        log.warning("dead-lettering %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset, letter.reason)
+        self.letters.send(self.settings.dlq_topic, letter.key, letter.encode())
+        self.metrics.dead_lettered(outcome.kind)
 
 
 class ResumeWhereStored(ConsumerRebalanceListener):
@@ -201,7 +205,7 @@ class ResumeWhereStored(ConsumerRebalanceListener):
 
 
 def main(settings: Settings) -> None:
-    topics = [settings.tagged_topic, settings.dlq_topic]
+    topics = topology.service_topics(settings, STAGE)
     metrics = SinkMetrics(CollectorRegistry())
     serve_metrics(settings, metrics.registry, "sink")
     wait_for_broker(settings, topics, metrics)
@@ -214,4 +218,11 @@ def main(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    sink.run()
+    try:
+        sink.run()
+    except DeadLetterLimit as exc:
+        log.critical("sink stops: %s", exc)
+        sys.exit(EX_DATAERR)
+    except DeliveryFailed as exc:
+        log.critical("a dead letter was not delivered (%s); exiting without committing past it", exc)
+        sys.exit(EX_TEMPFAIL)

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-STAGES = ("poller", "cleaner", "tagger", "sink")
+from shared.pipeline.topology import SERVICES
+
+STAGES = SERVICES  # a line per service, in flow order
 Samples = dict[str, list[tuple[dict[str, str], float]]]  # metric name -> [(labels, value)]
 
 

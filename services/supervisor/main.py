@@ -28,15 +28,13 @@ from services.supervisor.control import ControlError, ControlServer
 from services.tagger.taxonomy import load_taxonomy
 from shared.brokerwatch import reachable
 from shared.config import Settings
-from shared.kafka import backlog, ensure_topics, high_watermarks, pipeline_topics
+from shared.kafka import backlog, ensure_topics, high_watermarks
+from shared.pipeline.limit import EX_DATAERR
+from shared.pipeline.topology import PRODUCER, SERVICES, STAGES, drain_checks, pipeline_topics
 from shared.procs import die_with_parent, free_port, port_open
 
 log = logging.getLogger("newsflow.supervisor")
 
-SERVICES = ("poller", "cleaner", "tagger", "sink")
-SCALABLE = ("cleaner", "tagger", "sink")  # stages that share a consumer group; one poller only
-# Which group must have consumed which topic for the pipeline to be drained, in flow order.
-DRAIN_CHECKS = (("cleaner", "raw"), ("tagger", "clean"), ("sink", "tagged"))
 MAX_BACKOFF_S = 30.0
 # A service that dies while its broker is down, or within this long after the broker was last
 # seen down, died of the outage: restarted (after OUTAGE_RESTART_S) but not counted against it.
@@ -210,6 +208,9 @@ class Supervisor:
                 child.finished = True
                 log.info("poller finished publishing")
                 continue
+            if code == EX_DATAERR:
+                raise GaveUp(f"{child.name} stopped at its dead-letter limit (the reason is in its log above); "
+                             "not restarted, since its input would fail again: see `newsflow dlq list`")
             if outage:
                 # The broker's fault, not the service's: it waits for the broker once restarted.
                 log.warning("%s exited with code %s in or just after an outage of the broker; restarting in "
@@ -345,7 +346,7 @@ class Supervisor:
             try:
                 behind = {
                     stage: backlog(self.settings, self.settings.group(stage), self.settings.topic(topic))
-                    for stage, topic in DRAIN_CHECKS
+                    for stage, topic in drain_checks()
                 }
             except (KafkaError, RuntimeError) as exc:  # an outage of the broker: ask again
                 log.warning("cannot measure the stages' backlog now (%s: %s)", type(exc).__name__, exc)
@@ -379,11 +380,15 @@ class Supervisor:
 def worker_names(settings: Settings) -> list[str]:
     """One name per process: the stage, then <stage>-2, <stage>-3... for NEWSFLOW_WORKERS."""
     counts = settings.worker_counts
+    scalable = [s.name for s in STAGES if s.scales]
     unknown = sorted(set(counts) - set(SERVICES))
     if unknown:
-        raise ValueError(f"NEWSFLOW_WORKERS names no stage {', '.join(unknown)} (stages: {', '.join(SCALABLE)})")
-    if counts.get("poller", 1) != 1:
-        raise ValueError("NEWSFLOW_WORKERS: one poller only (two would poll every feed twice)")
+        raise ValueError(f"NEWSFLOW_WORKERS names no stage {', '.join(unknown)} (stages: {', '.join(scalable)})")
+    if counts.get(PRODUCER, 1) != 1:
+        raise ValueError(f"NEWSFLOW_WORKERS: one {PRODUCER} only (two would poll every feed twice)")
+    single = [name for name, n in counts.items() if n > 1 and name in SERVICES and name not in scalable + [PRODUCER]]
+    if single:
+        raise ValueError(f"NEWSFLOW_WORKERS: {', '.join(single)} cannot run more than one worker")
     names = []
     for stage in SERVICES:
         names += [stage] + [f"{stage}-{i}" for i in range(2, counts.get(stage, 1) + 1)]

@@ -8,49 +8,33 @@ from prometheus_client import CollectorRegistry
 
 from services.tagger.metrics import TaggerMetrics
 from services.tagger.reload import TaxonomyWatcher
-from services.tagger.tag import tag_article
 from services.tagger.taxonomy import Taxonomy, load_taxonomy
-from shared.config import Settings
 from shared.brokerwatch import BrokerWatch, wait_for_broker
+from shared.config import Settings
 from shared.kafka import ensure_topics
 from shared.metrics import serve_metrics
-from shared.schema import Article, encode
+from shared.pipeline.topology import input_topic, service_topics, stage
+from shared.schema import Article
 from shared.stream import make_app, process, raw_topic, run_worker
 
 log = logging.getLogger(__name__)
-
-
-def routes(settings: Settings, article: Article) -> list[str]:
-    """Where a tagged article goes: news.tagged, and news.topic.<tag> for each of its tags."""
-    return [settings.tagged_topic] + [settings.tag_topic(t.name) for t in article.tags]
+STAGE = stage("tagger")
 
 
 def build(settings: Settings, taxonomy: Taxonomy, registry: CollectorRegistry | None = None):
     metrics = TaggerMetrics(registry or CollectorRegistry(), taxonomy.version)
-    app = make_app(settings, "tagger", metrics)
-    source = raw_topic(app, settings.clean_topic)
-    dlq = raw_topic(app, settings.dlq_topic)
-    outputs: dict = {}  # topic name -> Faust topic; a reloaded taxonomy brings new tags
+    app = make_app(settings, STAGE.name, metrics)
+    source = raw_topic(app, input_topic(settings, STAGE.name))
     live = {"taxonomy": taxonomy}  # swapped by the reload timer
+    transform = STAGE.load_transform(settings, taxonomy=lambda: live["taxonomy"])
 
-    async def emit(article: Article) -> list:
-        value = encode(article)
-        sent = []
-        for name in routes(settings, article):
-            if name not in outputs:
-                outputs[name] = raw_topic(app, name)
-            sent.append(await outputs[name].send(key=article.key, value=value))
+    def count_tags(article: Article) -> None:
         for tag in article.tags:
             metrics.articles_tagged.labels(tag.name).inc()
-        metrics.messages_out.inc()
-        return sent
 
     @app.agent(source, name="tag")
     async def tag_agent(stream):
-        await process(
-            stream, transform=lambda a: tag_article(a, live["taxonomy"]), emit=emit, dlq=dlq, metrics=metrics,
-            settings=settings,
-        )
+        await process(stream, app=app, transform=transform, metrics=metrics, settings=settings, on_output=count_tags)
 
     if settings.taxonomy_reload_s > 0:
         watcher = TaxonomyWatcher(settings.taxonomy_file)
@@ -81,9 +65,7 @@ def build(settings: Settings, taxonomy: Taxonomy, registry: CollectorRegistry | 
 
 def main(settings: Settings) -> None:
     taxonomy = load_taxonomy(settings.taxonomy_file)
-    topics = [settings.clean_topic, settings.tagged_topic, settings.dlq_topic] + [
-        settings.tag_topic(t.name) for t in taxonomy.topics
-    ]
+    topics = service_topics(settings, STAGE.name, [t.name for t in taxonomy.topics])
     app, metrics = build(settings, taxonomy)
     serve_metrics(settings, metrics.registry, "tagger")
     wait_for_broker(settings, topics, metrics)

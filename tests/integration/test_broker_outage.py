@@ -248,7 +248,8 @@ def test_a_broker_restart_in_the_middle_of_a_replay_leaves_the_offsets_where_the
     log: the replay finishes the window, the group's offsets stay where the plan said (unchanged),
     and an unbounded replay after it moves them exactly to the plan's new offsets."""
     from services.replay.offsets import commit, committed
-    from shared.kafka import ensure_topics, high_watermarks, pipeline_topics
+    from shared.kafka import ensure_topics, high_watermarks
+    from shared.pipeline.topology import pipeline_topics
     from tests.conftest import newsflow, settings_env
     from tests.integration.running import publish_timed, read_all
     from tests.integration.test_replay import MINUTE, first_at_or_after, iso

@@ -5,7 +5,8 @@ import orjson
 import pytest
 
 from services.sink.store import open_store
-from shared.kafka import ensure_topics, high_watermarks, make_producer, pipeline_topics
+from shared.kafka import ensure_topics, high_watermarks, make_producer
+from shared.pipeline.topology import pipeline_topics
 from shared.schema import Article, DeadLetter, encode
 from tests.conftest import newsflow
 from tests.integration.helpers import wait_until

@@ -12,7 +12,8 @@ import time
 import pytest
 from kafka import TopicPartition
 
-from shared.kafka import make_consumer, make_producer, pipeline_topics, ensure_topics
+from shared.kafka import make_consumer, make_producer, ensure_topics
+from shared.pipeline.topology import pipeline_topics
 from shared.schema import DeadLetter
 from tests.conftest import settings_env
 from tests.integration.helpers import metric_value, started_pids, wait_until, write_jsonl

@@ -9,7 +9,8 @@ import urllib.request
 import pytest
 
 from services.status.report import parse, total
-from shared.kafka import ensure_topics, make_producer, pipeline_topics
+from shared.kafka import ensure_topics, make_producer
+from shared.pipeline.topology import pipeline_topics
 from shared.procs import free_port
 from shared.schema import Article, encode
 from tests.conftest import settings_env

@@ -9,7 +9,8 @@ import pytest
 from services.cleaner.clean import clean_article
 from services.tagger.tag import tag_article
 from services.tagger.taxonomy import load_taxonomy
-from shared.kafka import ensure_topics, make_producer, pipeline_topics
+from shared.kafka import ensure_topics, make_producer
+from shared.pipeline.topology import pipeline_topics
 from shared.schema import Article, DeadLetter, encode
 from tests.conftest import newsflow
 from tests.integration.helpers import wait_until
@@ -99,3 +100,29 @@ def test_poison_on_every_topic_is_dead_lettered_and_the_rest_stored(settings, tm
             assert letter.original == value and letter.original_size is None
     assert listed.returncode == 0, listed.stderr
     assert "undecodable" in listed.stdout and f"{len(placed) + 1} dead letter(s)" in listed.stdout
+
+
+def test_a_stage_that_dead_letters_everything_stops_at_the_limit_and_run_says_why(settings, tmp_path):
+    """A bad deploy in miniature: every message the cleaner reads fails. Past 20 letters in a
+    row it stops without acknowledging its batch, exits 65, and `newsflow run` ends saying so
+    instead of restarting it to dead-letter the rest."""
+    from shared.kafka import make_producer
+    from tests.integration.running import pipeline_env, running
+    from tests.integration.helpers import wait_until
+    from shared.kafka import committed_offsets, high_watermarks
+
+    env = pipeline_env(settings, tmp_path, NEWSFLOW_DLQ_MAX_CONSECUTIVE="20")
+    with running(env, tmp_path) as run:
+        producer = make_producer(settings)
+        for i in range(60):
+            producer.send(settings.raw_topic, key=b"p%d" % i, value=b"{broken json %d" % i)
+        producer.flush()
+        producer.close()
+        wait_until(lambda: run.process.poll() is not None, 90, what="newsflow run to end")
+        log = run.log()
+    assert run.process.returncode == 1
+    assert "cleaner stops: 20 messages in a row dead-lettered" in log
+    assert "cleaner stopped at its dead-letter limit" in log
+    assert "cleaner exited with code 65; restarting" not in log
+    committed = sum(committed_offsets(settings, settings.group("cleaner"), settings.raw_topic).values())
+    assert committed < 20 and sum(high_watermarks(settings, settings.raw_topic).values()) == 60

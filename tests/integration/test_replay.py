@@ -12,7 +12,8 @@ import pytest
 from services.replay.groups import describe_group
 from services.sink.store import open_store
 from services.replay.offsets import commit, committed
-from shared.kafka import ensure_topics, high_watermarks, pipeline_topics
+from shared.kafka import ensure_topics, high_watermarks
+from shared.pipeline.topology import pipeline_topics
 from tests.conftest import newsflow, settings_env
 from tests.integration.helpers import metric_value, wait_until
 from tests.integration.running import drained, pipeline_env, publish_timed, running, total_messages
@@ -218,3 +219,30 @@ def test_a_bounded_tagger_replay_routes_like_the_tagger(settings):
     assert total_messages(settings, settings.tagged_topic) == 4  # c1..c4
     assert total_messages(settings, settings.tag_topic("taiwan")) == 2  # c1, c3
     assert total_messages(settings, settings.dlq_topic) == 1
+
+
+def test_a_bounded_replay_dead_letters_an_oversize_message_as_the_live_stage_does(settings):
+    """NEWSFLOW_MAX_MESSAGE_BYTES holds in `replay --to` too: the 20 KB article is too large for
+    a stage that takes 8 KB, so it is dead-lettered (its letter keeping only the start of it),
+    not cleaned and sent on."""
+    from shared.kafka import make_producer
+    from shared.schema import Article, DeadLetter, encode
+    from tests.integration.running import read_all
+
+    s = settings.model_copy(update={"max_message_bytes": 8 * 1024})
+    ensure_topics(s, pipeline_topics(s))
+    base = int(time.time() * 1000) - 3600_000
+    producer = make_producer(s)
+    for i, size in enumerate([200, 20_000, 300]):
+        art = Article(id=f"o{i}", url=f"https://example.org/o{i}", source="test", content="word " * (size // 5))
+        producer.send(s.raw_topic, key=art.key, value=encode(art), timestamp_ms=base + i * MINUTE).get(10)
+    producer.close()
+    commit(s, s.group("cleaner"), s.raw_topic, high_watermarks(s, s.raw_topic))
+
+    out = newsflow("replay", "--stage", "cleaner", "--from", iso(base), "--to", iso(base + 2 * MINUTE),
+                   "--execute", env=settings_env(s))
+    assert out.returncode == 0, out.stderr
+    assert "reprocessed 3 message(s)" in out.stdout and "(1 dead-lettered" in out.stdout
+    assert total_messages(s, s.clean_topic) == 2
+    [letter] = [DeadLetter.decode(r.value) for r in read_all(s, s.dlq_topic)]
+    assert letter.reason.startswith("too_large") and letter.stage == "cleaner"

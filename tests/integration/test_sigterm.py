@@ -20,7 +20,8 @@ from services.cleaner.clean import clean_article
 from services.poller.state import PollerState
 from services.tagger.tag import tag_article
 from services.tagger.taxonomy import load_taxonomy
-from shared.kafka import committed_offsets, ensure_topics, make_producer, pipeline_topics
+from shared.kafka import committed_offsets, ensure_topics, make_producer
+from shared.pipeline.topology import pipeline_topics
 from shared.procs import free_port
 from shared.schema import Article, encode
 from tests.conftest import settings_env

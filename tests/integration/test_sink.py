@@ -179,7 +179,7 @@ def test_lag_counts_what_is_left_with_this_brokers_batched_produces(sink_setting
     finally:
         sink.stopping = True
         sink.consumer.close(autocommit=False)
-        sink.producer.close()
+        sink.letters.close()
         sink.store.close()
 
 
@@ -205,7 +205,7 @@ def test_a_dropped_database_connection_is_retried_on_a_new_one(sink_settings):
         assert sink.store.get_article("a1")["title"] == "again"
     finally:
         sink.consumer.close(autocommit=False)
-        sink.producer.close()
+        sink.letters.close()
         sink.store.close()
 
 
@@ -245,5 +245,35 @@ def test_offsets_held_back_by_a_rebalance_are_committed_after_it(sink_settings):
         joining.join(10)
         second.close(autocommit=False)
         first.consumer.close(autocommit=False)
-        first.producer.close()
+        first.letters.close()
         first.store.close()
+
+
+def test_a_dead_letter_the_broker_refuses_is_not_committed_past(settings, store_url):
+    """The DLQ topic takes at most 1 KB a message: the letter of a 4 KB bad message is refused
+    by the broker. The sink must not commit past it (a bare flush() returned, and it did)."""
+    from kafka.admin import NewTopic
+
+    from shared.kafka import make_admin
+    from shared.pipeline.publish import DeliveryFailed
+
+    s = settings.model_copy(update={"db_url": store_url, "sink_batch_size": 10, "sink_batch_ms": 300})
+    admin = make_admin(s)
+    try:
+        admin.create_topics([NewTopic(s.dlq_topic, 1, 1, topic_configs={"max.message.bytes": "1024"})])
+    finally:
+        admin.close()
+    ensure_topics(s, [s.tagged_topic])
+    _publish(s, [_article(1), b"{" + b"x" * 4000, _article(2)])
+    sink = _sink(s)
+    try:
+        with pytest.raises(DeliveryFailed, match="refused"):
+            wait_until(lambda: sink.step() or False, 30, what="the refused letter")
+    finally:
+        sink.consumer.close(autocommit=False)
+        sink.letters.close()
+        sink.store.close()
+    ends = high_watermarks(s, s.tagged_topic)
+    committed = committed_offsets(s, s.group("sink"), s.tagged_topic)
+    assert sum(ends.values()) == 3
+    assert sum(committed.get(p, 0) for p in ends) == 0  # nothing of that batch committed
