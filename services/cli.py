@@ -231,9 +231,11 @@ def _broker_faults():
     """A broker that cannot be reached or times out: the reason, not a traceback."""
     from kafka.errors import KafkaError
 
+    from shared.pipeline.publish import DeliveryFailed
+
     try:
         yield
-    except (KafkaError, TimeoutError) as exc:
+    except (KafkaError, TimeoutError, DeliveryFailed) as exc:
         raise click.ClickException(f"the broker failed: {exc}") from None
 
 

@@ -15,65 +15,39 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
 import signal
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlparse
 
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from services.poller.decide import AfterFetch, Entries, after_fetch, classify, mark_too_large, too_large
 from services.poller.feeds import Feed, FeedsFileError, load_feeds
 from services.poller.fetch import FeedClient, FetchError, Fetched, fetch, make_client
 from services.poller.fulltext import needs_full_text, with_full_text
 from services.poller.guard import parse_allowed
+from services.poller.hosts import Hosts
 from services.poller.ingest import IngestError, ingest_paths
 from services.poller.metrics import PollerMetrics
-from services.poller.parse import FeedParseError, ParsedFeed, parse_feed, parse_within, parser_process
+from services.poller.parse import FeedParseError, ParsedFeed
+from services.poller.parsers import Parsers
+from services.poller.publisher import PublishFailed, RawPublisher
 from services.poller.schedule import max_age_s, next_delay
 from services.poller.state import PollerState
-from shared.config import Settings
 from shared.brokerwatch import EX_TEMPFAIL, BrokerWatch, wait_for_broker
-from shared.kafka import make_producer
+from shared.config import Settings
 from shared.metrics import serve_metrics
-from shared.schema import Article, encode
+from shared.schema import Article
 
 log = logging.getLogger(__name__)
 PUBLISH_CHUNK = 500
 STOP_GRACE_S = 5.0  # SIGTERM: polls with their body in hand get this long to finish (exit within 10 s)
-# Acknowledged, but maybe by a broker that restarted empty meanwhile (its topics are new): not marked.
-LOST_WHILE_PUBLISHING = "the broker's topics changed while publishing (a memory-only broker restarted?)"
 
 
-class PublishFailed(RuntimeError):
-    """The broker did not acknowledge a message: an infrastructure fault, not a feed's."""
-
-
-class HostGate:
-    """At most `concurrency` requests to one host at once, `min_gap_s` apart."""
-
-    def __init__(self, concurrency: int, min_gap_s: float):
-        self.slots = asyncio.Semaphore(concurrency)
-        self.turn = asyncio.Lock()
-        self.min_gap_s = min_gap_s
-        self.last = 0.0
-
-    @asynccontextmanager
-    async def slot(self):
-        async with self.slots:
-            if self.min_gap_s:
-                async with self.turn:
-                    wait = self.last + self.min_gap_s - time.monotonic()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                    self.last = time.monotonic()
-            yield
+__all__ = ["Poller", "PublishFailed", "main"]
 
 
 class Poller:
@@ -83,58 +57,30 @@ class Poller:
         self.metrics = metrics or PollerMetrics(registry or CollectorRegistry())
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.state = PollerState(settings.data_dir / "poller.db")
-        timeout_ms = int(settings.publish_timeout_s * 1000)
-        self.producer = make_producer(
-            settings, delivery_timeout_ms=timeout_ms, request_timeout_ms=min(30_000, timeout_ms - 100),
-        )
+        self.publisher = RawPublisher(settings, self.metrics)
         self.allow = parse_allowed(settings.allow_private_hosts)
         self.stop = asyncio.Event()
-        self.hosts: dict[str, HostGate] = {}
-        self.fetch_slots = asyncio.Semaphore(settings.fetch_concurrency)
-        self.parse_pool = self._parse_pool()
-        # As many parses under way as there are processes, so a parse's time limit runs from its start.
-        self.parse_slots = asyncio.Semaphore(max(1, settings.parse_workers))
+        self.hosts = Hosts(settings.fetch_concurrency, settings.host_concurrency, settings.host_min_gap_s)
+        self.parsers = Parsers(settings)
         self.next_at: dict[str, float] = {}  # feed key -> epoch seconds of its next poll
         self.failing: set[str] = set()  # feed keys whose last poll failed
         self.holding: set[str] = set()  # feeds whose body is in hand: a stop lets their poll finish
-        self.watch: BrokerWatch | None = None  # set by main(): checks the topics after each publish
+
+    @property
+    def producer(self):
+        return self.publisher.producer
+
+    @property
+    def parse_pool(self):
+        return self.parsers.pool
 
     # -- publishing ------------------------------------------------------------------------
 
     async def publish(self, articles: Sequence[Article]) -> None:
-        """Send every article and wait for the broker's acknowledgements; PublishFailed if any fails.
-
-        The producer's own I/O thread does the sending; its callbacks resolve asyncio futures,
-        so waiting for 20,000 acknowledgements costs no thread per feed.
-        """
-        loop = asyncio.get_running_loop()
-        waiters = []
-        try:
-            for article in articles:
-                done = loop.create_future()
-                sent = self.producer.send(self.settings.raw_topic, key=article.key, value=encode(article))
-                sent.add_callback(_settle, loop, done, None)
-                sent.add_errback(_fail, loop, done)
-                waiters.append(done)
-            # The producer gives up after publish_timeout_s itself; this only guards against a lost callback.
-            await asyncio.wait_for(asyncio.gather(*waiters), self.settings.publish_timeout_s + 5)
-        except (KafkaError, asyncio.TimeoutError) as exc:
-            raise PublishFailed(f"cannot publish to {self.settings.raw_topic}: {type(exc).__name__}: {exc}") from exc
-        if self.watch is not None and not await asyncio.to_thread(self.watch.unchanged):
-            raise PublishFailed(LOST_WHILE_PUBLISHING)
-        self.metrics.messages_out.inc(len(articles))
+        await self.publisher.publish(articles)
 
     def publish_blocking(self, articles: Sequence[Article]) -> None:
-        futures = [self.producer.send(self.settings.raw_topic, key=a.key, value=encode(a)) for a in articles]
-        self.producer.flush()
-        try:
-            for future in futures:
-                future.get(timeout=30)
-        except KafkaError as exc:
-            raise PublishFailed(f"cannot publish to {self.settings.raw_topic}: {type(exc).__name__}: {exc}") from exc
-        if self.watch is not None and not self.watch.unchanged():
-            raise PublishFailed(LOST_WHILE_PUBLISHING)
-        self.metrics.messages_out.inc(len(articles))
+        self.publisher.publish_blocking(articles)
 
     def ingest(self, paths: Sequence[str | Path]) -> int:
         """Publish every article in files and folders; explicit ingest always publishes."""
@@ -164,18 +110,8 @@ class Poller:
             read_timeout_s=self.settings.fetch_timeout_s, max_connections=self.settings.fetch_concurrency,
         )
 
-    @asynccontextmanager
-    async def gate(self, url: str):
-        try:
-            host = urlparse(url).hostname or ""
-        except ValueError:  # an invalid URL: fetch() says so
-            host = ""
-        gate = self.hosts.setdefault(
-            host, HostGate(self.settings.host_concurrency, self.settings.host_min_gap_s)
-        )
-        async with self.fetch_slots:
-            async with gate.slot():
-                yield
+    def gate(self, url: str):
+        return self.hosts.gate(url)
 
     async def _fetch(self, client: FeedClient, url: str, **kwargs) -> Fetched:
         async with self.gate(url):
@@ -229,19 +165,20 @@ class Poller:
             log.info("feed %s moved permanently to %s", feed.name, fetched.moved_to)
             updates["current_url"] = fetched.moved_to
         hints = {"cache_max_age_s": max_age_s(fetched.headers.get("cache-control"))}
-        if fetched.not_modified:
-            self._succeeded(feed, "304", self._schedule(feed, 0, **hints), **updates)
-            return 0
-        self.metrics.fetched_bytes.inc(len(fetched.body))
-        # Validators change only on a 200, and only once that body was handled (below).
-        updates.update(etag=fetched.etag, last_modified=fetched.last_modified)
-        body_hash = hashlib.sha256(fetched.body).hexdigest()
-        if body_hash == row.get("body_hash"):  # a server that ignores validators: skip the parse
-            self.metrics.parses_skipped.inc()
-            self._succeeded(feed, "200", self._schedule(feed, 0, **hints), **updates)
+        if not fetched.not_modified:
+            self.metrics.fetched_bytes.inc(len(fetched.body))
+            # Validators change only on a 200, and only once that body was handled (below).
+            updates.update(etag=fetched.etag, last_modified=fetched.last_modified)
+        body_hash = None if fetched.not_modified else hashlib.sha256(fetched.body).hexdigest()
+        decision = after_fetch(fetched.not_modified, body_hash, row.get("body_hash"))
+        if decision is not AfterFetch.PARSE:
+            if decision is AfterFetch.SAME_BODY:
+                self.metrics.parses_skipped.inc()
+            self._succeeded(feed, "304" if decision is AfterFetch.NOT_MODIFIED else "200",
+                            self._schedule(feed, 0, **hints), **updates)
             return 0
         try:
-            parsed = await self._parse(feed, fetched)
+            parsed = await self.parsers.parse(feed, fetched)
         except FeedParseError as exc:
             self._failed(feed, "parse_error", str(exc), **updates)
             return 0
@@ -255,82 +192,23 @@ class Poller:
                         last_bozo=parsed.bozo, **updates)
         return published
 
-    def _parse_pool(self) -> ProcessPoolExecutor | None:
-        # feedparser is pure Python and the poller's main CPU cost: worker processes give it
-        # the other cores. Spawned, not forked: the parent has the producer's thread running.
-        # parser_process: a poller killed with -9 must not leave its parsers behind, and a parser
-        # process has a memory cap (NEWSFLOW_PARSE_MEMORY_MB).
-        workers = self.settings.parse_workers
-        if not workers:
-            return None
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=parser_process, initargs=(self.settings.parse_memory_mb,))
-
-    async def _parse(self, feed: Feed, fetched: Fetched) -> ParsedFeed:
-        args = (feed, fetched.body, time.time(), fetched.headers, fetched.url)
-        loop = asyncio.get_running_loop()
-        if self.parse_pool is None:  # in a thread: nothing can stop it, so no time limit
-            return await loop.run_in_executor(None, parse_feed, *args)
-        limit = self.settings.parse_timeout_s
-        async with self.parse_slots:
-            pool = self.parse_pool
-            try:
-                # The parser process stops the parse itself after `limit` (parse_within). This is
-                # the backstop for a parse stuck where no signal gets through, and it also counts
-                # the start of a new parser process, hence the margin.
-                return await asyncio.wait_for(loop.run_in_executor(pool, parse_within, limit, *args), 2 * limit + 30)
-            except asyncio.TimeoutError:
-                self._replace_parsers(pool, f"parsing {feed.name} did not stop after {limit:g} s")
-                raise FeedParseError(f"parsing did not stop after {limit:g} s (NEWSFLOW_PARSE_TIMEOUT_S); "
-                                     "its process was replaced") from None
-            except BrokenProcessPool:  # a worker died (out of memory on some body?): a new pool, this feed fails
-                self._replace_parsers(pool, f"a feed parser process died (on {feed.name} or a feed parsed beside it)")
-                raise FeedParseError("the parser process died while parsing this body") from None
-
-    def _replace_parsers(self, pool: ProcessPoolExecutor, why: str) -> None:
-        """Stop `pool`'s processes, whatever they are doing, and start new ones; the feeds parsed
-        beside the one at fault fail this once (BrokenProcessPool)."""
-        if self.parse_pool is not pool:  # replaced already, by the first of the feeds that were on it
-            return
-        log.error("%s; starting new parser processes", why)
-        for process in list((pool._processes or {}).values()):  # no public way to stop a running task
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-        self.parse_pool = self._parse_pool()
-
     async def _publish_entries(self, client: FeedClient, feed: Feed, parsed: ParsedFeed) -> tuple[int, tuple]:
-        """Publish new and changed entries; returns how many, and what to mark as seen."""
-        known = self.state.known(feed.url)
-        fresh, status, unchanged = [], {}, []
-        for article in dict((a.id, a) for a in parsed.entries).values():  # a feed listing an id twice
-            previous = known.get(article.id)
-            if previous == article.content_hash:
-                unchanged.append(article.id)
-                continue
-            status[article.id] = "updated" if previous is not None else "new"
-            fresh.append(article)
-        if fresh and feed.fulltext and self.settings.fulltext_min_chars:
-            fresh = await self._with_full_texts(client, fresh)
-        oversized = [a for a in fresh if self._oversized(a)]
-        for article in oversized:
-            status[article.id] = "too_large"
+        """Publish new and changed entries (services/poller/decide.py); returns how many, and
+        what to mark as seen."""
+        entries: Entries = classify(parsed.entries, self.state.known(feed.url))
+        if entries.fresh and feed.fulltext and self.settings.fulltext_min_chars:
+            entries.fresh = await self._with_full_texts(client, entries.fresh)
+        for article in mark_too_large(entries, self.settings.max_article_bytes):
             log.warning("feed %s: entry %s is over NEWSFLOW_MAX_ARTICLE_BYTES (%d); not published",
                         feed.name, article.url, self.settings.max_article_bytes)
-        sendable = [a for a in fresh if status[a.id] != "too_large"]
+        sendable = entries.publishable
         if sendable:
             await self.publish(sendable)
-        for article in fresh:
-            self.metrics.entries.labels(status[article.id]).inc()
-        self.metrics.entries.labels("unchanged").inc(len(unchanged))
+        for article in entries.fresh:
+            self.metrics.entries.labels(entries.status[article.id]).inc()
+        self.metrics.entries.labels("unchanged").inc(len(entries.unchanged))
         log.info("feed %s: %d entries, %d published", feed.name, len(parsed.entries), len(sendable))
-        # An oversized entry is marked as seen too: counted once, and again only if it changes.
-        return len(sendable), ([(a.id, a.content_hash) for a in fresh], unchanged)
-
-    def _oversized(self, article: Article) -> bool:
-        """A message the broker may refuse: kafka-python raises at send() past its max_request_size,
-        Kafka refuses past message.max.bytes, and either made the poller exit and fail again on
-        the same entry after every restart."""
-        return len(encode(article)) > self.settings.max_article_bytes
+        return len(sendable), entries.seen
 
     async def _with_full_texts(self, client: FeedClient, articles: list[Article]) -> list[Article]:
         short = [i for i, a in enumerate(articles) if needs_full_text(a, self.settings.fulltext_min_chars)]
@@ -354,7 +232,7 @@ class Poller:
             self.metrics.fulltext.labels(exc.outcome).inc()
             log.info("full text of %s: %s (keeping the summary)", article.url, exc)
             return article
-        if self._oversized(full):
+        if too_large(full, self.settings.max_article_bytes):
             self.metrics.fulltext.labels("too_large").inc()
             log.info("full text of %s is over NEWSFLOW_MAX_ARTICLE_BYTES (keeping the summary)", article.url)
             return article
@@ -406,8 +284,7 @@ class Poller:
             await asyncio.to_thread(self.ingest, ingest)
         feeds = _unique(feeds)
         self.restore(feeds, disabled)
-        # The first send() blocks until the topic's metadata is known: fetch it off the event loop.
-        await asyncio.to_thread(self.producer.partitions_for, self.settings.raw_topic)
+        await self.publisher.ready()
         async with self.client() as client:
             if once:
                 await self.poll_all(client, feeds)
@@ -456,27 +333,9 @@ class Poller:
         await asyncio.wait(held, timeout=STOP_GRACE_S)
 
     def close(self) -> None:
-        if self.parse_pool:
-            self.parse_pool.shutdown(cancel_futures=True)
-        self.producer.close(timeout=3)  # what is unsent by then was not marked: published again later
+        self.parsers.close()
+        self.publisher.close()
         self.state.close()
-
-
-def _settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future, value, _metadata) -> None:
-    loop.call_soon_threadsafe(_set, future, value, None)
-
-
-def _fail(loop: asyncio.AbstractEventLoop, future: asyncio.Future, exc: BaseException) -> None:
-    loop.call_soon_threadsafe(_set, future, None, exc)
-
-
-def _set(future: asyncio.Future, value, exc: BaseException | None) -> None:
-    if future.done():
-        return
-    if exc is None:
-        future.set_result(value)
-    else:
-        future.set_exception(exc)
 
 
 async def _cancel(tasks) -> None:
@@ -520,7 +379,7 @@ def main(
 async def _serve(settings: Settings, metrics: PollerMetrics, feeds: list[Feed], *, once: bool,
                  ingest: Sequence[str], disabled: int) -> None:
     poller = Poller(settings, metrics=metrics)
-    poller.watch = BrokerWatch(settings, metrics, [settings.raw_topic]).start()
+    poller.publisher.watch = BrokerWatch(settings, metrics, [settings.raw_topic]).start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stopper(poller, sig))

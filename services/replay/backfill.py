@@ -16,6 +16,7 @@ from services.poller.ingest import IngestError, ingest_paths, iter_files
 from services.replay.progress import Progress
 from shared.config import Settings
 from shared.kafka import ensure_topics, make_producer
+from shared.pipeline.publish import CheckedPublisher
 from shared.schema import encode
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,10 @@ def backfill(settings: Settings, paths: Sequence[Path], rate: float | None = Non
     files = list(iter_files(paths))  # listed first, so the bar knows its total
     result = BackfillResult(files=len(files))
     ensure_topics(settings, [settings.raw_topic])
-    producer = make_producer(settings)
+    publisher = CheckedPublisher(make_producer(settings))
     limiter = RateLimiter(rate) if rate else None
     progress = Progress("backfill", len(files), "files", rate_unit="articles")
-    futures = []
+    unconfirmed = 0
     fetched_at = time.time()
     try:
         for path in files:
@@ -77,22 +78,15 @@ def backfill(settings: Settings, paths: Sequence[Path], rate: float | None = Non
                     continue
                 if limiter:
                     limiter.acquire()
-                futures.append(producer.send(settings.raw_topic, key=item.key, value=encode(item)))
+                publisher.send(settings.raw_topic, item.key, encode(item))
                 published += 1
-                if len(futures) >= ACK_EVERY:
-                    _acknowledged(producer, futures)
+                unconfirmed += 1
+                if unconfirmed >= ACK_EVERY:  # a refusal is an infrastructure fault: DeliveryFailed
+                    unconfirmed -= publisher.confirm()
             result.articles += published
             progress.advance(1, counted=published)
-        _acknowledged(producer, futures)
+        publisher.confirm()
     finally:
-        producer.close(timeout=10)
+        publisher.close()
     result.seconds = progress.finish()
     return result
-
-
-def _acknowledged(producer, futures: list) -> None:
-    """Wait until the broker has every message; a refusal is an infrastructure fault: raise."""
-    producer.flush()
-    for future in futures:
-        future.get(timeout=30)
-    futures.clear()

@@ -18,6 +18,7 @@ import orjson
 from services.replay.runner import read_ranges
 from services.replay.times import show
 from shared.config import Settings
+from shared.pipeline.publish import CheckedPublisher
 from shared.kafka import ensure_topics, high_watermarks, make_admin, make_consumer, make_producer, partitions_of
 from shared.schema import DeadLetter
 
@@ -134,25 +135,18 @@ def replay(settings: Settings, letters: list[Letter]) -> Counter:
     if not todo:
         return sent
     ensure_topics(settings, [settings.dlq_replayed_topic])
-    producer = make_producer(settings)
+    publisher = CheckedPublisher(make_producer(settings))
     try:
-        futures = []
         for l in todo:
-            futures.append(producer.send(l.letter.topic, key=l.letter.key, value=l.letter.original))
+            publisher.send(l.letter.topic, l.letter.key, l.letter.original)
             sent[l.letter.topic] += 1
-        producer.flush()
-        for f in futures:
-            f.get(timeout=30)  # the originals are on their topics before they are marked
-        marks = []
+        publisher.confirm()  # the originals are on their topics before they are marked
         for l in todo:
             mark = {"dlq_partition": l.partition, "dlq_offset": l.offset, "to": l.letter.topic, "at": time.time()}
-            marks.append(producer.send(settings.dlq_replayed_topic, key=f"{l.partition}@{l.offset}".encode(),
-                                       value=orjson.dumps(mark)))
-        producer.flush()
-        for f in marks:
-            f.get(timeout=30)
+            publisher.send(settings.dlq_replayed_topic, f"{l.partition}@{l.offset}".encode(), orjson.dumps(mark))
+        publisher.confirm()
     finally:
-        producer.close(timeout=10)
+        publisher.close()
     for l in todo:
         l.replayed = True
     return sent

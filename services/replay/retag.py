@@ -29,6 +29,7 @@ from services.sink.store import Store
 from services.tagger.tag import tag_article
 from services.tagger.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from shared.kafka import ensure_topics, make_producer
+from shared.pipeline.publish import CheckedPublisher
 from shared.schema import Article, encode
 
 log = logging.getLogger(__name__)
@@ -149,15 +150,15 @@ class Republisher:
     def __init__(self, pipeline: Pipeline, store: Store, version: str):
         self.settings = pipeline.settings
         self.store, self.version = store, version
-        self.producer = make_producer(self.settings)
+        self.publisher = CheckedPublisher(make_producer(self.settings))
         self.sent_at: dict[str, float] = {}  # id -> its stored_at when we (re)published it
         self.republished = 0
 
     def publish(self, rows: list[dict]) -> None:
         for row in rows:
             self.sent_at[row["id"]] = row["stored_at"]
-            self.producer.send(self.settings.clean_topic, key=row["id"].encode(), value=encode(stored_article(row)))
-        self.producer.flush()
+            self.publisher.send(self.settings.clean_topic, row["id"].encode(), encode(stored_article(row)))
+        self.publisher.confirm()
 
     def resend(self, ids: list[str]) -> None:
         self.publish([row for row in map(self.store.get_article, ids) if row is not None])
@@ -176,7 +177,7 @@ class Republisher:
         return done, stale
 
     def close(self) -> None:
-        self.producer.close(timeout=10)
+        self.publisher.close()
 
 
 def _require_running(pipeline: Pipeline) -> None:

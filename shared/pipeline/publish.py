@@ -6,6 +6,8 @@ caller that commits after a bare flush() can commit past a message the broker ne
 """
 from __future__ import annotations
 
+import asyncio
+
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
@@ -33,7 +35,10 @@ class CheckedPublisher:
         pending, self.pending = self.pending, []
         if not pending:
             return 0
-        self.producer.flush(timeout=self.confirm_timeout_s)
+        try:
+            self.producer.flush(timeout=self.confirm_timeout_s)
+        except KafkaError as exc:  # KafkaTimeoutError: not all sent within the timeout
+            raise DeliveryFailed(f"not acknowledged within {self.confirm_timeout_s:.0f} s: {exc}") from exc
         for topic, future in pending:
             if not future.is_done:
                 raise DeliveryFailed(f"{topic}: not acknowledged within {self.confirm_timeout_s:.0f} s")
@@ -41,5 +46,37 @@ class CheckedPublisher:
                 raise DeliveryFailed(f"{topic}: the broker refused a message: {future.exception}")
         return len(pending)
 
+    async def confirmed(self) -> int:
+        """As confirm(), without blocking an asyncio loop: the producer's I/O thread resolves
+        one asyncio future per send through its callbacks (no thread per waiter)."""
+        pending, self.pending = self.pending, []
+        loop = asyncio.get_running_loop()
+        waiters = []
+        for topic, future in pending:
+            done = loop.create_future()
+            future.add_callback(_resolve, loop, done, None)
+            future.add_errback(lambda exc, d=done, t=topic: _resolve(
+                loop, d, DeliveryFailed(f"{t}: the broker refused a message: {exc}"), None))
+            waiters.append(done)
+        try:
+            # the producer gives up after its delivery timeout; this guards against a lost callback
+            await asyncio.wait_for(asyncio.gather(*waiters), self.confirm_timeout_s + 5)
+        except asyncio.TimeoutError:
+            raise DeliveryFailed(f"not acknowledged within {self.confirm_timeout_s:.0f} s") from None
+        return len(pending)
+
     def close(self, timeout_s: float = 10.0) -> None:
         self.producer.close(timeout=timeout_s)
+
+
+def _resolve(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future, failure, _metadata) -> None:
+    """From the producer's thread: settle `waiter` on its loop (with `failure` raised, if any)."""
+    def settle() -> None:
+        if waiter.done():
+            return
+        if isinstance(failure, BaseException):
+            waiter.set_exception(failure)
+        else:
+            waiter.set_result(None)
+
+    loop.call_soon_threadsafe(settle)
