@@ -8,28 +8,11 @@ from __future__ import annotations
 
 import re
 
+from shared.headline import WIDGET_LINE
+
 MAX_WIDGET_LINE = 120
 # A tail marker must start after this share of the text's characters.
 TAIL_MIN_SHARE = 0.35
-
-WIDGET_LINE = re.compile(
-    r"""^(?:
-        share\ this\b.* | share\ (?:on|via)\ (?:facebook|twitter|x|linkedin|whatsapp|email|reddit)\b.*
-      | share(?:\ this\ (?:article|story))?:? | tweet | email\ this.* | print\ this.* | copy\ link
-      | follow\ us\ on\b.* | follow\ @\w+.* | like\ us\ on\ facebook.*
-      | follow\ [\w .'-]{1,40}\ on\ (?:twitter|x|facebook|instagram|linkedin|threads|bluesky|tiktok)\b.*
-      | sign\ up\ (?:for|to)\ (?:our|the)\b.*newsletter.* | subscribe\ to\ (?:our|the)\b.*newsletter.*
-      | (?:get|receive)\ (?:our|the)\b.*newsletter.* | subscribe(?:\ now|\ today)?!?
-      | join\ our\ (?:whatsapp|telegram)\b.* | download\ (?:our|the)\ app\b.*
-      | read\ more:? | read\ more:\ .* | (?:also\ read|read\ also|see\ also|watch|listen):\ .*
-      | continue\ reading.* | click\ here\ to\b.* | advertisement | skip\ advertisement
-      | story\ continues\ below(?:\ advertisement)? | sponsored(?:\ content)?
-      | (?:photo|image|picture|file\ photo|photograph)(?:\ credit)?\s*:.* | \((?:photo|image)\b[^)]*\)
-      | credit:\ .* | (?:photo\ by|pictured:)\ .* | \(?ap\ photo/[^)]*\)?
-      | [^.!?]{0,80}(?:getty\ images|shutterstock|via\ reuters|/\ ?reuters|/\ ?afp)\)?
-    )$""",
-    re.IGNORECASE | re.VERBOSE,
-)
 
 TAIL_MARKER = re.compile(
     r"""^(?:

@@ -8,23 +8,18 @@ import unicodedata
 
 import ftfy
 
-from services.cleaner.boilerplate import WIDGET_LINE, cut_tail, drop_widget_lines
+from services.cleaner.boilerplate import cut_tail, drop_widget_lines
 from services.cleaner.dates import find_date, to_iso
 from services.cleaner.html_text import html_to_text
 from services.cleaner.language import detect_language
+from shared.headline import OTHER_SPACES as _OTHER_SPACES, SPACES, split_title
 from shared.schema import Article
 
-MAX_TITLE_CHARS = 200
-MAX_TITLE_WORDS = 25
-_OTHER_SPACES = r"\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
-SPACES = re.compile(rf"[ {_OTHER_SPACES}]+")
 # What SPACES.sub(" ", …) changes, leaving alone the single spaces it would replace by themselves.
 SPACES_TO_FOLD = re.compile(rf"[ {_OTHER_SPACES}]{{2,}}|[{_OTHER_SPACES}]")
 INVISIBLE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff]")  # soft hyphen, zero-width characters, BOM
 # UTF-8 read as Latin-1/Windows-1252 ("â€™", "Ã©"): only then is ftfy (slow, ~2 ms an article) run.
 MOJIBAKE = re.compile("(?:â€|Ã[\u0080-\u00bf]|Â[\u00a0-\u00bf])")
-SENTENCE_END = re.compile(r"[.;,:]$")
-METADATA_START = re.compile(r"^(?:date|published|posted|updated|by)\b", re.IGNORECASE)
 AUTHORS = re.compile(r"^(?:authors?|written by|reporting by)\s*:\s*(?P<names>.{3,150})$", re.IGNORECASE)
 BYLINE = re.compile(r"^[Bb][Yy]:?\s+(?P<names>[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}(?:(?:,|\s+and)\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3})*)$")
 # "WASHINGTON:", "LISLE, Ill. (WLS) —", "TAIPEI, Taiwan -"
@@ -44,30 +39,6 @@ def normalise_text(text: str) -> str:
 def normalise_lines(text: str) -> list[str]:
     # SPACES never matches a line break: one pass over the whole text is one per line.
     return [line.strip() for line in SPACES_TO_FOLD.sub(" ", normalise_text(text)).split("\n")]
-
-
-def looks_like_headline(line: str) -> bool:
-    words = line.split()
-    return (
-        2 <= len(words) <= MAX_TITLE_WORDS
-        and len(line) <= MAX_TITLE_CHARS
-        and not SENTENCE_END.search(line)
-        and not METADATA_START.match(line)
-        and not WIDGET_LINE.match(line)
-    )
-
-
-def split_title(text: str) -> tuple[str | None, str]:
-    """The first line as title when it looks like a headline (skipping widget lines), and the rest."""
-    lines = text.split("\n")
-    for i, raw in enumerate(lines):
-        line = SPACES.sub(" ", raw).strip()
-        if not line or WIDGET_LINE.match(line):
-            continue
-        if looks_like_headline(line) and any(ln.strip() for ln in lines[i + 1:]):
-            return line, "\n".join(lines[i + 1:])
-        break
-    return None, text
 
 
 def split_names(names: str) -> list[str]:

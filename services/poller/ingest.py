@@ -13,9 +13,9 @@ from pathlib import Path
 
 import orjson
 
-from services.cleaner.clean import split_title
 from services.poller.feeds import Feed
 from services.poller.parse import FeedParseError, canonical_url, parse_feed
+from shared.headline import split_title
 from shared.schema import Article, content_id, encode, hash_text
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ""}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import orjson
 
 from services.replay.runner import read_ranges
-from services.replay.times import show
+from shared.times import show
 from shared.config import Settings
 from shared.pipeline.publish import CheckedPublisher
 from shared.kafka import ensure_topics, high_watermarks, make_admin, make_consumer, make_producer, partitions_of

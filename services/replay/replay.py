@@ -14,7 +14,7 @@ from services.replay.plan import PartitionPlan, plan_partition, render, total
 from services.replay.runner import run_window
 from shared.pipeline.limit import DeadLetterLimit
 from shared.pipeline.publish import DeliveryFailed
-from services.replay.times import show
+from shared.times import show
 
 
 class Refused(RuntimeError):

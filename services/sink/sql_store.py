@@ -12,8 +12,9 @@ import orjson
 
 from services.sink.dedup_index import DEDUP_LOCK, DedupIndex, signatures, with_decisions
 from services.sink.migrations import MIGRATIONS, statements_for
-from services.sink.search import fts5_match, iso_to_epoch, parse_query, websearch_text
-from services.sink.store import UpsertResult
+from services.sink.search import fts5_match, parse_query, websearch_text
+from shared.times import iso_to_epoch
+from services.sink.results import UpsertResult
 from shared.schema import Article
 
 COLUMNS = (

@@ -7,22 +7,12 @@ so a replayed article updates its row and its tags, never adds a row.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
+from services.sink.results import UpsertResult
 from shared.schema import Article
 
-
-@dataclass(frozen=True)
-class UpsertResult:
-    inserted: int
-    updated: int
-    # Of the inserted articles (services/sink/dedup.py): exact and near duplicates of a stored
-    # article, and the others: the first of a new story, or joining a story already stored.
-    exact_duplicates: int = 0
-    near_duplicates: int = 0
-    stories_new: int = 0
-    stories_joined: int = 0
+__all__ = ["Store", "UpsertResult", "open_store"]
 
 
 class Store(Protocol):

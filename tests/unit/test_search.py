@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.sink.search import SearchQuery, fts5_match, iso_to_epoch, parse_query, parse_when, websearch_text
+from services.sink.search import SearchQuery, fts5_match, parse_query, websearch_text
+from shared.times import iso_to_epoch, parse_when
 
 NOW = datetime(2024, 5, 10, 12, 0, tzinfo=timezone.utc).timestamp()
 
