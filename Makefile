@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test unit bench clean
+.PHONY: install run test unit lint bench clean
 
 KAFKA_LIBS := $(VENV)/kafka/libs
 KAFKA_STAMP := $(VENV)/kafka/.installed
@@ -31,12 +31,17 @@ run: install
 	NEWSFLOW_POLL_INTERVAL_S=$${NEWSFLOW_POLL_INTERVAL_S:-30} $(BIN)/newsflow run
 
 # The whole suite on Apache Kafka, then the fallback subset on Tansu (tests/conftest.py).
-test: install
+test: install lint
 	$(BIN)/pytest -q -ra
 	NEWSFLOW_TEST_BROKER=tansu $(BIN)/pytest -q -ra -m fallback
 
-unit: install
+unit: install lint
 	$(BIN)/pytest -q -ra tests/unit
+
+# ruff's rules are in pyproject.toml; module and function sizes and the import rule are tests
+# (tests/unit/test_codebase_rules.py).
+lint: install
+	$(BIN)/ruff check --quiet .
 
 # Benchmarks (bench/): every module, figures merged into bench/results.json.
 # BENCH_ONLY=poller runs one; BENCH_QUICK=1 smaller sizes; BENCH_PROFILE=1 writes pyinstrument profiles.

@@ -21,6 +21,7 @@ fetched_at of each article (stored_at is taken when the sink's transaction start
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench._articles import encoded, generate
+from bench._passthrough import passthrough_aiokafka, passthrough_kafka_python
+from bench._pipeline_report import LATENCY_RATE, STAGES, current_rss_mb, side_by_side, summarise
 from services.broker.main import LocalBroker, start_broker
 from services.status.main import fetch
 from services.status.report import total
@@ -45,9 +48,6 @@ from shared.procs import free_port, wait_for_port
 from shared.schema import encode
 
 HERE = Path(__file__).resolve().parent
-STAGES = ("cleaner", "tagger", "sink")
-LATENCY_RATE = 100  # articles per second
-TARGETS = {"pipeline_articles_per_s": 2000, "pipeline_to_noop_ratio": 0.5, "latency_p99_s": 1.0, "rss_mb": 200}
 # Copied to the top level of bench/results.json by the harness.
 TOP_LEVEL = ("pipeline_articles_per_s", "noop_pipeline_articles_per_s", "raw_passthrough_msgs_per_s",
              "latency_p50_s", "latency_p99_s", "rss_mb")
@@ -226,8 +226,8 @@ class PipelineBench:
                 delay = started + i / LATENCY_RATE - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                article.fetched_at = time.time()
-                producer.send(settings.raw_topic, key=article.key, value=encode(article))
+                stamped = dataclasses.replace(article, fetched_at=time.time())
+                producer.send(settings.raw_topic, key=stamped.key, value=encode(stamped))
             producer.flush()
             self.watch(services, len(warm) + len(articles), "sink", timeout_s=120)
             rss = {s.name: round(peak_rss_mb(s.process.pid), 1) for s in services}
@@ -275,58 +275,6 @@ class PipelineBench:
         finally:
             host.terminate()
             host.wait(10)
-
-
-def passthrough_kafka_python(settings: Settings, source: str, target: str, n: int) -> float:
-    consumer = make_consumer(settings, settings.group("pt-kafka-python"), source, max_poll_records=1000)
-    producer = make_producer(settings, linger_ms=20, batch_size=256 * 1024)
-    done, started = 0, None
-    while done < n:
-        polled = consumer.poll(timeout_ms=1000)
-        if polled and started is None:
-            started = time.perf_counter()
-        for records in polled.values():
-            for record in records:
-                producer.send(target, key=record.key, value=record.value)
-            done += len(records)
-        if polled:
-            producer.flush()
-            consumer.commit()
-    seconds = time.perf_counter() - started
-    consumer.close(autocommit=False)
-    producer.close()
-    return n / seconds
-
-
-async def passthrough_aiokafka(settings: Settings, source: str, target: str, n: int) -> float:
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
-    consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=settings.kafka_bootstrap, group_id=settings.group("pt-aiokafka"),
-        enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=1000,
-        session_timeout_ms=settings.session_timeout_ms, heartbeat_interval_ms=settings.heartbeat_interval_ms)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
-                                max_batch_size=256 * 1024, enable_idempotence=False)
-    await consumer.start()
-    await producer.start()
-    done, started = 0, None
-    try:
-        while done < n:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
-            if batches and started is None:
-                started = time.perf_counter()
-            deliveries = []
-            for records in batches.values():
-                for record in records:
-                    deliveries.append(await producer.send(target, key=record.key, value=record.value))
-                done += len(records)
-            if deliveries:
-                await asyncio.gather(*deliveries)
-                await consumer.commit()
-        return n / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
-        await producer.stop()
 
 
 def passthrough(bench: PipelineBench, raw: list[tuple[bytes, bytes]]) -> dict:
@@ -402,75 +350,6 @@ def measure(kind: str, n: int, args) -> dict:
     finally:
         broker.stop()
     return summarise(figures)
-
-
-def current_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def side_by_side(per_broker: dict[str, dict]) -> str:
-    kinds = list(per_broker)
-    rows = [("", *kinds)]
-    for label, get in (
-        ("kafka-python pass-through msg/s", lambda f: f"{f['passthrough']['kafka_python_msgs_per_s']:,}"),
-        ("aiokafka pass-through msg/s", lambda f: f"{f['passthrough']['aiokafka_msgs_per_s']:,}"),
-        ("no-op topology articles/s", lambda f: f"{f['noop_pipeline_articles_per_s']:,}"),
-        ("real pipeline articles/s", lambda f: f"{f['pipeline_articles_per_s']:,}"),
-        ("real / no-op", lambda f: f"{f['pipeline_to_noop_ratio']:.2f}"),
-        ("broker CPU ms/article (pipeline)", lambda f: f"{f['pipeline']['broker_cpu_ms_per_article']}"),
-        ("latency p50 / p99 s", lambda f: f"{f['latency_p50_s']} / {f['latency_p99_s']}"),
-        ("broker peak RSS MB", lambda f: f"{f['broker_rss_mb']}"),
-        ("broker RSS MB at the end", lambda f: f"{f['broker_rss_mb_along_the_run']['at the end']}"),
-        ("largest service RSS MB", lambda f: f"{max(f['rss_mb'].values())}"),
-    ):
-        rows.append((label, *(get(per_broker[k]) for k in kinds)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
-
-
-def summarise(figures: dict) -> dict:
-    real, noop = figures["pipeline"], figures["noop"]
-    rss = {stage: max(real["stages"][stage]["rss_mb"], figures["latency"]["rss_mb"][stage]) for stage in STAGES}
-    rss["poller"] = figures["poller"]["rss_mb"]
-    figures.update(
-        raw_passthrough_msgs_per_s=max(figures["passthrough"].values()),
-        noop_pipeline_articles_per_s=noop["articles_per_s"],
-        pipeline_articles_per_s=real["articles_per_s"],
-        pipeline_to_noop_ratio=round(real["articles_per_s"] / noop["articles_per_s"], 3),
-        latency_p50_s=figures["latency"]["p50_s"],
-        latency_p99_s=figures["latency"]["p99_s"],
-        rss_mb=rss,
-        targets=TARGETS,
-    )
-    figures["meets"] = {
-        "pipeline_articles_per_s": figures["pipeline_articles_per_s"] >= TARGETS["pipeline_articles_per_s"],
-        "pipeline_to_noop_ratio": figures["pipeline_to_noop_ratio"] >= TARGETS["pipeline_to_noop_ratio"],
-        "latency_p99_s": figures["latency_p99_s"] < TARGETS["latency_p99_s"],
-        "rss_mb": max(rss.values()) < TARGETS["rss_mb"],
-    }
-    print(f" {figures['broker']}:\n" + table(figures), flush=True)
-    return figures
-
-
-def table(f: dict) -> str:
-    rows = [("kafka-python pass-through", f"{f['passthrough']['kafka_python_msgs_per_s']:,} msg/s"),
-            ("aiokafka pass-through", f"{f['passthrough']['aiokafka_msgs_per_s']:,} msg/s"),
-            ("no-op topology", f"{f['noop_pipeline_articles_per_s']:,} articles/s"),
-            ("real pipeline", f"{f['pipeline_articles_per_s']:,} articles/s "
-                              f"({f['pipeline_to_noop_ratio']:.2f} of no-op)")]
-    for stage in STAGES:
-        alone, within = f["alone"][stage], f["pipeline"]["stages"][stage]
-        rows.append((f"  {stage} alone", f"{alone['articles_per_s']:,} articles/s, "
-                                         f"{within['cpu_ms_per_article']} ms CPU/article in the pipeline"))
-    rows.append(("  broker", f"{f['pipeline']['broker_cpu_ms_per_article']} ms CPU/article in the pipeline"))
-    rows.append((f"latency at {LATENCY_RATE}/s", f"p50 {f['latency_p50_s']} s, p99 {f['latency_p99_s']} s"))
-    rows.append(("peak RSS", ", ".join(f"{k} {v} MB" for k, v in f["rss_mb"].items())
-                  + f"; broker {f['broker_rss_mb']} MB"))
-    width = max(len(r[0]) for r in rows)
-    return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
 
 
 if __name__ == "__main__":

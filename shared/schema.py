@@ -35,7 +35,7 @@ class Tag:
     evidence: list[dict] = field(default_factory=list)  # [{"phrase":..,"where":"title|body","pos":..}]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Article:
     id: str
     url: str

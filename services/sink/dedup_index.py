@@ -104,6 +104,40 @@ class DedupIndex:
         counts = DedupBatch()
         if not articles:
             return counts
+        by_hash, by_band, story_hits, known = self._candidates(cur, articles, sigs)
+        cur.execute("SELECT COALESCE(MAX(seq), 0) FROM dedup_signatures")
+        next_seq = int(cur.fetchone()[0]) + 1
+        overlay = _BatchOverlay()
+        sig_rows, band_rows, key_rows = counts.rows
+
+        def oldest_first(ids: list[str]) -> list[Known]:
+            found = [known[i] for i in dict.fromkeys(ids) if i in known]
+            return [k for _, k in sorted(found, key=lambda sk: sk[0])]
+
+        for a in articles:
+            sig = sigs[a.id]
+            exact = oldest_first(by_hash.get(sig.text_hash, [])[:1] + overlay.exact(sig))[:1]
+            near = oldest_first([i for k in sig.bands for i in by_band.get(k, [])] + overlay.near(sig))
+            story = oldest_first(story_hits.get(a.id, []) + overlay.story(sig))
+            decision = decide(a.id, sig, exact, near, story)
+            counts.decisions[a.id] = decision
+            setattr(counts, decision.kind, getattr(counts, decision.kind) + 1)
+            root = decision.duplicate_of or a.id
+            story_of = None if decision.story_id == a.id else known[decision.matched][1].story_terms
+            if decision.story_id != a.id and story_of is None and decision.matched:
+                story_of = known[decision.matched][1].terms  # the match is the story's first article
+            known[a.id] = (next_seq, Known(a.id, root, decision.story_id, sig.minhash, sig.terms, story_of))
+            overlay.add(a.id, sig)
+            sig_rows.append((a.id, next_seq, sig.text_hash, _encode_minhash(sig.minhash),
+                             orjson.dumps(sig.terms).decode(), sig.day, root, decision.story_id))
+            band_rows.extend((k, a.id) for k in dict.fromkeys(sig.bands))
+            key_rows.extend((t, sig.day, a.id) for t in sig.keys)
+            next_seq += 1
+        return counts
+
+    def _candidates(self, cur, articles: list[Article], sigs: dict[str, Signature]):
+        """What the index already holds that `articles` may match: by exact text hash, by
+        MinHash band, story candidates, and each candidate's signature (with its story's terms)."""
         by_hash: dict[str, list[str]] = defaultdict(list)
         for article_id, text_hash in self._in(
             cur, "SELECT article_id, text_hash FROM dedup_signatures WHERE text_hash IN ({marks}) ORDER BY seq",
@@ -139,35 +173,7 @@ class DedupIndex:
         for article_id, (seq, k) in known.items():
             if k.story_id != article_id:
                 known[article_id] = (seq, dataclasses.replace(k, story_terms=story_terms.get(k.story_id)))
-        cur.execute("SELECT COALESCE(MAX(seq), 0) FROM dedup_signatures")
-        next_seq = int(cur.fetchone()[0]) + 1
-        overlay = _BatchOverlay()
-        sig_rows, band_rows, key_rows = counts.rows
-
-        def oldest_first(ids: list[str]) -> list[Known]:
-            found = [known[i] for i in dict.fromkeys(ids) if i in known]
-            return [k for _, k in sorted(found, key=lambda sk: sk[0])]
-
-        for a in articles:
-            sig = sigs[a.id]
-            exact = oldest_first(by_hash.get(sig.text_hash, [])[:1] + overlay.exact(sig))[:1]
-            near = oldest_first([i for k in sig.bands for i in by_band.get(k, [])] + overlay.near(sig))
-            story = oldest_first(story_hits.get(a.id, []) + overlay.story(sig))
-            decision = decide(a.id, sig, exact, near, story)
-            counts.decisions[a.id] = decision
-            setattr(counts, decision.kind, getattr(counts, decision.kind) + 1)
-            root = decision.duplicate_of or a.id
-            story_of = None if decision.story_id == a.id else known[decision.matched][1].story_terms
-            if decision.story_id != a.id and story_of is None and decision.matched:
-                story_of = known[decision.matched][1].terms  # the match is the story's first article
-            known[a.id] = (next_seq, Known(a.id, root, decision.story_id, sig.minhash, sig.terms, story_of))
-            overlay.add(a.id, sig)
-            sig_rows.append((a.id, next_seq, sig.text_hash, _encode_minhash(sig.minhash),
-                             orjson.dumps(sig.terms).decode(), sig.day, root, decision.story_id))
-            band_rows.extend((k, a.id) for k in dict.fromkeys(sig.bands))
-            key_rows.extend((t, sig.day, a.id) for t in sig.keys)
-            next_seq += 1
-        return counts
+        return by_hash, by_band, story_hits, known
 
     def _story_candidates(self, cur, sig: Signature) -> list[str]:
         """Stored articles in the window sharing MIN_SHARED_KEYS of `sig`'s keys, most shared first.
