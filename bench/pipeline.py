@@ -46,6 +46,7 @@ from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.pipeline.topology import pipeline_topics
 from shared.procs import free_port, wait_for_port
 from shared.schema import encode
+from shared import metric_names as names
 
 HERE = Path(__file__).resolve().parent
 # Copied to the top level of bench/results.json by the harness.
@@ -69,7 +70,7 @@ class Service:
         samples, _ = fetch(f"http://127.0.0.1:{self.port}/metrics")
         if samples is None:
             return 0.0, 0.0
-        return (total(samples, "newsflow_messages_in_total") or 0.0, total(samples, "newsflow_messages_out_total") or 0.0)
+        return (total(samples, names.MESSAGES_IN) or 0.0, total(samples, names.MESSAGES_OUT) or 0.0)
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:

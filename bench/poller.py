@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from services.broker.main import start_broker
 from services.poller.feeds import Feed
 from services.poller.main import Poller
+from shared import metric_names as names
 from shared.config import Settings
 from shared.kafka import ensure_topics, high_watermarks
 from shared.procs import free_port, wait_for_port
@@ -106,7 +107,7 @@ async def _cycles(settings: Settings, feeds: list[Feed], port: int, first_versio
 
 
 def _fetches(registry: CollectorRegistry) -> dict[str, float]:
-    return {s.labels["outcome"]: s.value for metric in registry.collect() if metric.name == "newsflow_poller_fetches"
+    return {s.labels["outcome"]: s.value for metric in registry.collect() if metric.name == names.POLLER_FETCHES.removesuffix("_total")
             for s in metric.samples if s.name.endswith("_total")}
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable, Mapping
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
+from shared import metric_names as names
 
 Partition = Hashable  # a TopicPartition of kafka-python or of Faust
 
@@ -109,12 +110,12 @@ class ConsumerLag:
 
     def _families(self, values):
         messages = GaugeMetricFamily(
-            "newsflow_consumer_lag_messages",
+            names.CONSUMER_LAG_MESSAGES,
             "Messages behind the high watermark, summed over the partitions this process consumes.",
             labels=["stage"],
         )
         seconds = GaugeMetricFamily(
-            "newsflow_consumer_lag_seconds",
+            names.CONSUMER_LAG_SECONDS,
             "Now minus the timestamp of the last consumed message, on the partition furthest behind (0 when caught up).",
             labels=["stage"],
         )

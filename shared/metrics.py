@@ -16,6 +16,7 @@ from prometheus_client import (
 
 from shared.config import Settings
 from shared.lag import ConsumerLag
+from shared import metric_names as names
 
 log = logging.getLogger(__name__)
 # No `*_created` series beside every counter and histogram: they double what Prometheus stores
@@ -35,48 +36,48 @@ class StageMetrics:
         self.registry = registry
         self.lag = ConsumerLag(stage, registry) if consumes else None
         self.messages_in = Counter(
-            "newsflow_messages_in_total", "Messages a stage consumed.", ["stage"], registry=registry
+            names.MESSAGES_IN, "Messages a stage consumed.", ["stage"], registry=registry
         ).labels(stage)
         self.messages_out = Counter(
-            "newsflow_messages_out_total", "Messages a stage produced or stored.", ["stage"], registry=registry
+            names.MESSAGES_OUT, "Messages a stage produced or stored.", ["stage"], registry=registry
         ).labels(stage)
         self._failed = Counter(
-            "newsflow_messages_failed_total",
+            names.MESSAGES_FAILED,
             "Messages a stage could not handle, by reason kind.",
             ["stage", "reason"],
             registry=registry,
         )
         self._dead_lettered = Counter(
-            "newsflow_messages_dead_lettered_total",
+            names.MESSAGES_DEAD_LETTERED,
             "Messages a stage sent to the dead-letter topic, by reason kind.",
             ["stage", "reason"],
             registry=registry,
         )
         self.processing_seconds = Histogram(
-            "newsflow_processing_seconds",
+            names.PROCESSING_SECONDS,
             "Seconds a stage spent on one message.",
             ["stage"],
             buckets=STAGE_BUCKETS,
             registry=registry,
         ).labels(stage)
         self._last_failure = Gauge(
-            "newsflow_last_failure_timestamp_seconds",
+            names.LAST_FAILURE,
             "When a stage last failed, by reason kind (bad input, or a fault it retries).",
             ["stage", "reason"],
             registry=registry,
         )
         # The broker as this process sees it (shared/brokerwatch.py): up now, and how often lost.
         self.kafka_up = Gauge(
-            "newsflow_kafka_up",
+            names.KAFKA_UP,
             "1 when this process reached the Kafka broker at its last check (every second), else 0.",
             ["stage"], registry=registry,
         ).labels(stage)
         self.kafka_outages = Counter(
-            "newsflow_kafka_outages_total", "Times this process found the Kafka broker unreachable after reaching it.",
+            names.KAFKA_OUTAGES, "Times this process found the Kafka broker unreachable after reaching it.",
             ["stage"], registry=registry,
         ).labels(stage)
         Gauge(
-            "newsflow_build_info", "Version of the running process (always 1).", ["stage", "version"],
+            names.BUILD_INFO, "Version of the running process (always 1).", ["stage", "version"],
             registry=registry,
         ).labels(stage, version()).set(1)
 

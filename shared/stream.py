@@ -18,6 +18,7 @@ from shared.metrics import StageMetrics
 from shared.pipeline.limit import EX_DATAERR, DeadLetterLimit, DlqLimit
 from shared.pipeline.step import Origin, Transform, step
 from shared.schema import Article, encode
+from shared import metric_names as names
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def make_app(settings: Settings, stage: str, metrics: StageMetrics) -> faust.App
         producer_linger=0.0,
     )
     # Faust's sensor API, without Faust's web server: the registry is served by prometheus_client.
-    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(metrics.registry, "newsflow_faust"))
+    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(metrics.registry, names.FAUST_PREFIX))
     if metrics.lag is not None:
         _measure_lag(app, metrics)
     return app

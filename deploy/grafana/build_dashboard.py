@@ -12,6 +12,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from shared import metric_names as names
 
 OUT = Path(__file__).resolve().parent / "dashboards" / "newsflow.json"
 DATASOURCE = {"type": "prometheus", "uid": "newsflow-prometheus"}  # provisioning/datasources
@@ -44,80 +45,80 @@ def per_s(metric: str, by: str) -> str:
 ROWS: list[tuple[str, list[Panel]]] = [
     ("Throughput", [
         Panel("Consumed per stage", "Messages each stage read per second (the poller reads none).",
-              [(per_s("newsflow_messages_in_total", "stage"), "{{stage}}")], "suffix: msg/s"),
+              [(per_s(names.MESSAGES_IN, "stage"), "{{stage}}")], "suffix: msg/s"),
         Panel("Produced per stage", "Messages each stage published per second; for the sink, articles stored.",
-              [(per_s("newsflow_messages_out_total", "stage"), "{{stage}}")], "suffix: msg/s"),
+              [(per_s(names.MESSAGES_OUT, "stage"), "{{stage}}")], "suffix: msg/s"),
     ]),
     ("Lag", [
         Panel("Lag in messages", "Messages behind the high watermark, per stage (all its workers together).",
-              [("sum by (stage) (newsflow_consumer_lag_messages)", "{{stage}}")]),
+              [(f"sum by (stage) ({names.CONSUMER_LAG_MESSAGES})", "{{stage}}")]),
         Panel("Lag in seconds", "Now minus the timestamp of the last consumed message on the partition furthest "
               "behind (0 when caught up), the worst worker per stage.",
-              [("max by (stage) (newsflow_consumer_lag_seconds)", "{{stage}}")], "s"),
+              [(f"max by (stage) ({names.CONSUMER_LAG_SECONDS})", "{{stage}}")], "s"),
     ]),
     ("Latency", [
         Panel("End to end, fetch to stored", "Seconds from the poller's fetch to the sink's database commit.",
-              quantiles("newsflow_end_to_end_seconds"), "s"),
+              quantiles(names.END_TO_END_SECONDS), "s"),
         Panel("Processing time per message (p95)", "Seconds a stage spends on one message (sink: a batch's time "
               "shared by its messages).",
-              [(f"histogram_quantile(0.95, sum by (stage, le) (rate(newsflow_processing_seconds_bucket{RATE})))",
+              [(f"histogram_quantile(0.95, sum by (stage, le) (rate({names.PROCESSING_SECONDS}_bucket{RATE})))",
                 "{{stage}}")], "s"),
     ]),
     ("Errors and dead letters", [
         Panel("Failures by stage and reason", "Messages a stage could not handle, per second.",
-              [(per_s("newsflow_messages_failed_total", "stage, reason"), "{{stage}} {{reason}}")], "suffix: msg/s"),
+              [(per_s(names.MESSAGES_FAILED, "stage, reason"), "{{stage}} {{reason}}")], "suffix: msg/s"),
         Panel("Dead letters by stage", "Messages sent to the dead-letter topic per second.",
-              [(per_s("newsflow_messages_dead_lettered_total", "stage"), "{{stage}}")], "suffix: msg/s"),
+              [(per_s(names.MESSAGES_DEAD_LETTERED, "stage"), "{{stage}}")], "suffix: msg/s"),
         Panel("Dead-letter share of input", "Dead letters over messages consumed; the alert fires above 5%.",
-              [(f"{per_s('newsflow_messages_dead_lettered_total', 'stage')} / "
-                f"{per_s('newsflow_messages_in_total', 'stage')}", "{{stage}}")], "percentunit"),
+              [(f"{per_s(names.MESSAGES_DEAD_LETTERED, 'stage')} / "
+                f"{per_s(names.MESSAGES_IN, 'stage')}", "{{stage}}")], "percentunit"),
         Panel("Sink write errors", "Failed database transactions per second (each is retried).",
-              [(f"sum(rate(newsflow_sink_write_errors_total{RATE}))", "errors")], "suffix: /s"),
+              [(f"sum(rate({names.SINK_WRITE_ERRORS}{RATE}))", "errors")], "suffix: /s"),
     ]),
     ("Feeds", [
         Panel("Feeds by state", "Feeds the poller polls: ok, failing (last fetch failed), disabled.",
-              [("sum by (state) (newsflow_poller_feeds)", "{{state}}")], kind="stat"),
+              [(f"sum by (state) ({names.POLLER_FEEDS})", "{{state}}")], kind="stat"),
         Panel("Fetches by outcome", "Feed fetches per second: 200, 304, 4xx, 5xx, timeout, refused, parse_error…",
-              [(per_s("newsflow_poller_fetches_total", "outcome"), "{{outcome}}")], "suffix: /s"),
+              [(per_s(names.POLLER_FETCHES, "outcome"), "{{outcome}}")], "suffix: /s"),
         Panel("Failed fetches in a row, per feed", "0 for a healthy feed; the alert fires at 3 for 30 minutes.",
-              [("max by (feed) (newsflow_poller_feed_consecutive_errors)", "{{feed}}")], kind="bargauge"),
+              [(f"max by (feed) ({names.POLLER_FEED_ERRORS})", "{{feed}}")], kind="bargauge"),
         Panel("Since the last successful fetch", "Per feed.",
-              [("time() - max by (feed) (newsflow_poller_last_success_timestamp_seconds)", "{{feed}}")], "s"),
-        Panel("Feed fetch time", "Seconds per feed fetch.", quantiles("newsflow_poller_fetch_seconds"), "s"),
+              [(f"time() - max by (feed) ({names.POLLER_LAST_SUCCESS})", "{{feed}}")], "s"),
+        Panel("Feed fetch time", "Seconds per feed fetch.", quantiles(names.POLLER_FETCH_SECONDS), "s"),
         Panel("Entries", "Feed entries per second: new, updated (published again), unchanged (skipped).",
-              [(per_s("newsflow_poller_entries_total", "status"), "{{status}}")], "suffix: /s"),
+              [(per_s(names.POLLER_ENTRIES, "status"), "{{status}}")], "suffix: /s"),
     ]),
     ("Topics, duplicates and stories", [
         Panel("Articles per tag", "Articles tagged per hour, by tag.",
-              [(f"{per_s('newsflow_articles_tagged_total', 'tag')} * 3600", "{{tag}}")], "suffix: /h"),
+              [(f"{per_s(names.ARTICLES_TAGGED, 'tag')} * 3600", "{{tag}}")], "suffix: /h"),
         Panel("Duplicates", "Articles stored as a duplicate of an earlier one, per hour.",
-              [(f"sum(rate(newsflow_sink_duplicates_total{RATE})) * 3600", "duplicates")], "suffix: /h"),
+              [(f"sum(rate({names.SINK_DUPLICATES}{RATE})) * 3600", "duplicates")], "suffix: /h"),
         Panel("Stories", "Articles that started a new story or joined one, per hour.",
-              [(f"{per_s('newsflow_sink_stories_total', 'kind')} * 3600", "{{kind}}")], "suffix: /h"),
+              [(f"{per_s(names.SINK_STORIES, 'kind')} * 3600", "{{kind}}")], "suffix: /h"),
     ]),
     ("Sink", [
         Panel("Database write time", "Seconds per transaction (one batch).",
-              quantiles("newsflow_sink_db_write_seconds"), "s"),
+              quantiles(names.SINK_DB_WRITE_SECONDS), "s"),
         Panel("Rows written", "Article rows inserted and updated per second.",
-              [(per_s("newsflow_sink_rows_total", "op"), "{{op}}")], "suffix: rows/s"),
+              [(per_s(names.SINK_ROWS, "op"), "{{op}}")], "suffix: rows/s"),
         Panel("Messages per transaction", "Average batch size (NEWSFLOW_SINK_BATCH_SIZE at most).",
-              [(f"sum(rate(newsflow_sink_batch_messages_sum{RATE})) / "
-                f"sum(rate(newsflow_sink_batch_messages_count{RATE}))", "messages")]),
+              [(f"sum(rate({names.SINK_BATCH_MESSAGES}_sum{RATE})) / "
+                f"sum(rate({names.SINK_BATCH_MESSAGES}_count{RATE}))", "messages")]),
     ]),
     ("Processes", [
         Panel("Up", "1 when Prometheus scraped the process at its last try.",
               [('up{job=~"newsflow-.*"}', "{{job}} {{instance}}")], kind="stat"),
         Panel("Kafka reachable", "1 when the process reached the Kafka broker at its last check (every second).",
-              [("min by (job, instance) (newsflow_kafka_up)", "{{job}} {{instance}}")], kind="stat"),
+              [(f"min by (job, instance) ({names.KAFKA_UP})", "{{job}} {{instance}}")], kind="stat"),
         Panel("Versions", "newsflow version per stage and the tagger's taxonomy version.",
-              [("max by (stage, version) (newsflow_build_info)", "{{stage}} {{version}}"),
-               ("max by (version) (newsflow_taxonomy_info)", "taxonomy {{version}}")], kind="table",
+              [(f"max by (stage, version) ({names.BUILD_INFO})", "{{stage}} {{version}}"),
+               (f"max by (version) ({names.TAXONOMY_INFO})", "taxonomy {{version}}")], kind="table",
               extra={"instant": True}),
         Panel("Faust event time (p95)", "Faust's own sensor: milliseconds per event in the cleaner and tagger.",
-              [(f"histogram_quantile(0.95, sum by (job, le) (rate(newsflow_faust_events_runtime_ms_bucket{RATE})))",
+              [(f"histogram_quantile(0.95, sum by (job, le) (rate({names.FAUST_PREFIX}_events_runtime_ms_bucket{RATE})))",
                 "{{job}}")], "ms"),
         Panel("Faust rebalances", "Faust's own sensor: consumer-group rebalances seen by each worker.",
-              [("max by (job, instance) (newsflow_faust_total_rebalances)", "{{job}} {{instance}}")]),
+              [(f"max by (job, instance) ({names.FAUST_PREFIX}_total_rebalances)", "{{job}} {{instance}}")]),
     ]),
 ]
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.pipeline.topology import SERVICES
+from shared import metric_names as names
 
 STAGES = SERVICES  # a line per service, in flow order
 Samples = dict[str, list[tuple[dict[str, str], float]]]  # metric name -> [(labels, value)]
@@ -38,7 +39,7 @@ class Scrape:
 
     @property
     def stage(self) -> str:
-        for labels, _ in (self.after or {}).get("newsflow_build_info", []):
+        for labels, _ in (self.after or {}).get(names.BUILD_INFO, []):
             return labels.get("stage", self.name)
         return self.name
 
@@ -79,14 +80,14 @@ def stage_lines(scrapes: list[Scrape]) -> list[StageLine]:
             continue
         line.up += 1
         after = scrape.after
-        line.in_rate = _add(line.in_rate, scrape.rate("newsflow_messages_in_total"))
-        line.out_rate = _add(line.out_rate, scrape.rate("newsflow_messages_out_total"))
-        line.lag_messages = _add(line.lag_messages, total(after, "newsflow_consumer_lag_messages"))
-        seconds = total(after, "newsflow_consumer_lag_seconds")
+        line.in_rate = _add(line.in_rate, scrape.rate(names.MESSAGES_IN))
+        line.out_rate = _add(line.out_rate, scrape.rate(names.MESSAGES_OUT))
+        line.lag_messages = _add(line.lag_messages, total(after, names.CONSUMER_LAG_MESSAGES))
+        seconds = total(after, names.CONSUMER_LAG_SECONDS)
         if seconds is not None:
             line.lag_seconds = max(line.lag_seconds or 0.0, seconds)
-        line.failed += total(after, "newsflow_messages_failed_total") or 0.0
-        for labels, when in after.get("newsflow_last_failure_timestamp_seconds", []):
+        line.failed += total(after, names.MESSAGES_FAILED) or 0.0
+        for labels, when in after.get(names.LAST_FAILURE, []):
             if line.last_error is None or when > line.last_error[1]:
                 line.last_error = (labels.get("reason", "?"), when)
     return [line for line in lines.values() if line.endpoints]
@@ -105,10 +106,10 @@ def feed_health(scrapes: list[Scrape]) -> FeedHealth | None:
     states: dict[str, float] = defaultdict(float)
     failing = []
     for samples in pollers:
-        for labels, value in samples.get("newsflow_poller_feeds", []):
+        for labels, value in samples.get(names.POLLER_FEEDS, []):
             states[labels.get("state", "?")] += value
-        last_ok = {labels.get("feed"): v for labels, v in samples.get("newsflow_poller_last_success_timestamp_seconds", [])}
-        for labels, errors in samples.get("newsflow_poller_feed_consecutive_errors", []):
+        last_ok = {labels.get("feed"): v for labels, v in samples.get(names.POLLER_LAST_SUCCESS, [])}
+        for labels, errors in samples.get(names.POLLER_FEED_ERRORS, []):
             if errors > 0:
                 failing.append((labels.get("feed", "?"), errors, last_ok.get(labels.get("feed"))))
     return FeedHealth(dict(states), sorted(failing, key=lambda f: (-f[1], f[0])))

@@ -96,3 +96,39 @@ def test_every_metric_the_deploy_files_use_is_documented_in_the_readme():
     used = {m for m in used if not m.startswith("newsflow_faust_")}  # Faust's own, documented as a family
     missing = sorted(m for m in used if f"`{m}" not in readme)
     assert missing == []
+
+
+def _metric_tokens(text: str) -> set[str]:
+    return set(re.findall(r"\bnewsflow_[a-z_]+", text))
+
+
+def test_the_alerts_and_the_dashboard_name_only_declared_metrics():
+    """shared/metric_names.py is the list: a rule or a panel that names anything else (a typo,
+    a renamed metric) would watch nothing and never fire."""
+    from shared.metric_names import exposed
+
+    used = set()
+    for path in (PROMETHEUS_DIR / "alerts.yml", PROMETHEUS_DIR / "alerts_test.yml", DASHBOARD):
+        used |= _metric_tokens(path.read_text())
+    assert len(used) > 15
+    unknown = sorted(t for t in used if not exposed(t))
+    assert not unknown, f"not in shared/metric_names.py: {unknown}"
+    assert not exposed("newsflow_messages_inn_total")
+
+
+def test_every_declared_metric_is_registered_by_a_service_and_no_other():
+    from prometheus_client import CollectorRegistry
+
+    from services.cleaner.metrics import CleanerMetrics
+    from services.poller.metrics import PollerMetrics
+    from services.sink.metrics import SinkMetrics
+    from services.tagger.metrics import TaggerMetrics
+    from shared.metric_names import ALL
+
+    registered = set()
+    for make in (CleanerMetrics, PollerMetrics, SinkMetrics, lambda r: TaggerMetrics(r, "v1")):
+        registry = CollectorRegistry()
+        make(registry)
+        registered |= {family.name for family in registry.collect()}
+    # prometheus_client names a counter's family without its _total
+    assert registered == {name.removesuffix("_total") for name in ALL}

@@ -102,3 +102,27 @@ def test_stages_chained_in_process_clean_tag_and_store(tmp_path):
     assert len(run.topics[settings.clean_topic]) == 2 and run.stored[0].text  # the cleaner ran first
     assert [(l.stage, l.offset) for l in run.letters] == [("cleaner", 1)]
     assert STORE in run.topics
+
+
+def test_every_reader_of_the_pipeline_shape_follows_the_topology():
+    """Adding a stage or renaming a topic is done in shared/pipeline/topology.py: the supervisor,
+    replay, status and the CLI take it from there."""
+    from click.testing import CliRunner
+
+    from services.cli import cli
+    from services.replay.context import Pipeline
+    from services.status.report import STAGES as STATUS_LINES
+    from services.supervisor.children import worker_names
+
+    settings = Settings(topic_prefix="walk", workers="")
+    assert worker_names(settings) == list(topology.SERVICES)
+    pipeline = Pipeline(settings)
+    for declared in topology.STAGES:
+        assert pipeline.input_topic(declared.name) == f"walk.{declared.input}"
+    assert tuple(STATUS_LINES) == topology.SERVICES
+    assert [stage for stage, _topic in topology.drain_checks()] == list(topology.STAGE_NAMES)
+    assert topology.pipeline_topics(settings, ["x"]) == ["walk.raw", "walk.clean", "walk.tagged", "walk.dlq",
+                                                          "walk.topic.x"]
+    for command in (["replay"], ["dlq", "list"]):
+        help_text = CliRunner().invoke(cli, [*command, "--help"]).output
+        assert "[" + "|".join(topology.STAGE_NAMES) + "]" in help_text.replace("\n", "").replace(" ", "")
