@@ -181,9 +181,9 @@ def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
         if as_json:
             out.write(orjson.dumps(row, default=str).decode() + "\n")
         else:
-            when = (row["published_at"] or "")[:10].ljust(10)
-            tags = ",".join(row["tags"]) or "-"
-            out.write(f"{when}  {tags:<24}  {row['title'] or '(no title)'}  [{row['source']}]\n")
+            when = (row.published_at or "")[:10].ljust(10)
+            tags = ",".join(row.tags) or "-"
+            out.write(f"{when}  {tags:<24}  {row.title or '(no title)'}  [{row.source}]\n")
     if not as_json:
         out.write(f"{len(rows)} article(s)\n")
 
@@ -205,7 +205,7 @@ def explain(article_id, db_url, taxonomy_file) -> None:
         store.close()
     if row is None:
         raise click.ClickException(f"no article with id {article_id!r} in {redact_url(settings.database_url)}")
-    click.echo(render_explanation(row, taxonomy))
+    click.echo(render_explanation(row.as_article(), taxonomy))
 
 
 @cli.command(name="eval")

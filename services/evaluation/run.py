@@ -16,6 +16,7 @@ from pathlib import Path
 from services.cleaner.clean import clean_article
 from services.evaluation.dataset import Case
 from services.evaluation.scores import PRF, benchmark_scores, page_scores, prf, same_cluster_pairs
+from services.sink.results import StoredArticle
 from services.sink.store import open_store
 from services.tagger.tag import tag_article
 from services.tagger.taxonomy import Taxonomy
@@ -57,7 +58,7 @@ class Section:
         return all(c.ok for c in self.checks)
 
 
-def pipeline(articles: list[Article], taxonomy: Taxonomy, db_path: Path) -> tuple[dict[str, Article], dict[str, dict], list[str]]:
+def pipeline(articles: list[Article], taxonomy: Taxonomy, db_path: Path) -> tuple[dict[str, Article], dict[str, StoredArticle], list[str]]:
     """Clean, tag and store `articles` in order; (tagged articles, stored rows, errors) by id."""
     tagged: dict[str, Article] = {}
     errors = []
@@ -71,7 +72,7 @@ def pipeline(articles: list[Article], taxonomy: Taxonomy, db_path: Path) -> tupl
         items = list(tagged.values())
         for i in range(0, len(items), STORE_BATCH):
             store.upsert(items[i:i + STORE_BATCH])
-        rows = {r["id"]: r for r in store.list_articles()}
+        rows = {r.id: r for r in store.list_articles()}
     finally:
         store.close()
     return tagged, rows, errors
@@ -122,12 +123,12 @@ def evaluate_set(cases: list[Case], taxonomy: Taxonomy) -> list[Section]:
 
     dedup = Section("duplicates and stories (the sink's store on a temporary SQLite)")
     expected_dups = {(c.id, c.duplicate_of) for c in cases if c.duplicate_of}
-    found_dups = {(i, r["duplicate_of"]) for i, r in rows.items() if r["duplicate_of"]}
+    found_dups = {(i, r.duplicate_of) for i, r in rows.items() if r.duplicate_of}
     _prf_checks(dedup, "duplicates", prf(expected_dups, found_dups), DUPLICATE_F1_TARGET)
     dedup.lines += [f"duplicate missed: {a} of {b}" for a, b in sorted(expected_dups - found_dups)]
     dedup.lines += [f"wrong duplicate: {a} of {b}" for a, b in sorted(found_dups - expected_dups)]
     expected_pairs = same_cluster_pairs({c.id: c.story for c in cases if c.id in rows})
-    found_pairs = same_cluster_pairs({i: r["story_id"] for i, r in rows.items()})
+    found_pairs = same_cluster_pairs({i: r.story_id for i, r in rows.items()})
     _prf_checks(dedup, "story pairs", prf(expected_pairs, found_pairs), STORY_F1_TARGET)
     dedup.lines += [f"story pair missed: {' + '.join(sorted(p))}" for p in sorted(expected_pairs - found_pairs, key=sorted)]
     dedup.lines += [f"wrong story pair: {' + '.join(sorted(p))}" for p in sorted(found_pairs - expected_pairs, key=sorted)]
@@ -136,28 +137,28 @@ def evaluate_set(cases: list[Case], taxonomy: Taxonomy) -> list[Section]:
 
 # The issue-2 checks on ../shared/seeds, plus the story grouping (000 and 001 one story; 002,
 # 003 and 004 each alone). Each takes the stored rows by file prefix.
-SEED_CHECKS: list[tuple[str, Callable[[dict[str, dict]], bool]]] = [
+SEED_CHECKS: list[tuple[str, Callable[[dict[str, StoredArticle]], bool]]] = [
     ("five articles stored", lambda a: sorted(a) == ["000", "001", "002", "003", "004"]),
-    ("taiwan on all five", lambda a: all("taiwan" in r["tags"] for r in a.values())),
-    ("balloon on 000, 001, 003 only", lambda a: {k for k, r in a.items() if "balloon" in r["tags"]} == {"000", "001", "003"}),
-    ("hotline on 002 only", lambda a: {k for k, r in a.items() if "hotline" in r["tags"]} == {"002"}),
+    ("taiwan on all five", lambda a: all("taiwan" in r.tags for r in a.values())),
+    ("balloon on 000, 001, 003 only", lambda a: {k for k, r in a.items() if "balloon" in r.tags} == {"000", "001", "003"}),
+    ("hotline on 002 only", lambda a: {k for k, r in a.items() if "hotline" in r.tags} == {"002"}),
     ("title of 000 is its first line",
-     lambda a: a["000"]["title"] == "Biden will push China to resume military ties with US, official says"),
+     lambda a: a["000"].title == "Biden will push China to resume military ties with US, official says"),
     ("title of 003 is its first line",
-     lambda a: a["003"]["title"] == "US, China top military officials speak for first time in over a year"),
+     lambda a: a["003"].title == "US, China top military officials speak for first time in over a year"),
     ("title of 004 is its first line",
-     lambda a: a["004"]["title"] == "China, US set for meeting of top military officials amid Taiwan tensions"),
-    ("000 published 2023-11-13", lambda a: (a["000"]["published_at"] or "").startswith("2023-11-13")),
-    ("001 published 2023-11-17", lambda a: (a["001"]["published_at"] or "").startswith("2023-11-17")),
-    ("002 keeps 'not for lack of trying'", lambda a: "not for lack of trying" in a["002"]["text"]),
+     lambda a: a["004"].title == "China, US set for meeting of top military officials amid Taiwan tensions"),
+    ("000 published 2023-11-13", lambda a: (a["000"].published_at or "").startswith("2023-11-13")),
+    ("001 published 2023-11-17", lambda a: (a["001"].published_at or "").startswith("2023-11-17")),
+    ("002 keeps 'not for lack of trying'", lambda a: "not for lack of trying" in a["002"].text),
     ("002 has no 'You May Also Like', 'Cal Raleigh', 'Share this @internewscast.com'",
-     lambda a: not any(j in a["002"]["text"] for j in ("You May Also Like", "Cal Raleigh", "Share this @internewscast.com"))),
-    ("003 has no 'Dua Lipa'", lambda a: "Dua Lipa" not in a["003"]["text"]),
-    ("004 has no 'You might also like'", lambda a: "You might also like" not in a["004"]["text"]),
-    ("000 and 001 share a story", lambda a: a["000"]["story_id"] == a["001"]["story_id"]),
+     lambda a: not any(j in a["002"].text for j in ("You May Also Like", "Cal Raleigh", "Share this @internewscast.com"))),
+    ("003 has no 'Dua Lipa'", lambda a: "Dua Lipa" not in a["003"].text),
+    ("004 has no 'You might also like'", lambda a: "You might also like" not in a["004"].text),
+    ("000 and 001 share a story", lambda a: a["000"].story_id == a["001"].story_id),
     ("002, 003, 004 each a story of its own",
-     lambda a: len({a[k]["story_id"] for k in ("000", "002", "003", "004")}) == 4),
-    ("no seed is a duplicate", lambda a: all(r["duplicate_of"] is None for r in a.values())),
+     lambda a: len({a[k].story_id for k in ("000", "002", "003", "004")}) == 4),
+    ("no seed is a duplicate", lambda a: all(r.duplicate_of is None for r in a.values())),
 ]
 
 
@@ -169,7 +170,7 @@ def evaluate_seeds(seeds: Path, taxonomy: Taxonomy) -> Section:
     with tempfile.TemporaryDirectory() as tmp:
         _, rows, errors = pipeline(articles, taxonomy, Path(tmp) / "seeds.db")
     section.lines += [f"cleaning failed: {e}" for e in errors]
-    by_prefix = {Path(r["url"]).name[:3]: r for r in rows.values()}
+    by_prefix = {Path(r.url).name[:3]: r for r in rows.values()}
     for name, check in SEED_CHECKS:
         try:
             ok = bool(check(by_prefix))

@@ -25,12 +25,13 @@ from pathlib import Path
 from services.replay.context import Pipeline
 from services.replay.groups import describe_group
 from services.replay.progress import Progress
+from services.sink.results import StoredArticle
 from services.sink.store import Store
 from services.tagger.tag import tag_article
 from services.tagger.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from shared.kafka import ensure_topics, make_producer
 from shared.pipeline.publish import CheckedPublisher
-from shared.schema import Article, encode
+from shared.schema import encode
 
 log = logging.getLogger(__name__)
 POLL_S = 0.5
@@ -61,25 +62,12 @@ class Diff:
         return {t: (gained[t], lost[t]) for t in sorted(set(gained) | set(lost))}
 
 
-def stored_article(row: dict) -> Article:
-    """A stored row as the clean article the tagger once received (the raw content is not
-    stored; the clean text stands in for it)."""
-    return Article(
-        id=row["id"], url=row["url"], source=row["source"],
-        content=row["text"] or row["title"] or row["url"], title=row["title"],
-        published_at=row["published_at"], authors=list(row["authors"] or []),
-        fetched_at=row["fetched_at"] or time.time(), content_hash=row["content_hash"] or "",
-        text=row["text"], dateline=row["dateline"], language=row["language"],
-        taxonomy_version=row["taxonomy_version"], duplicate_of=row["duplicate_of"], story_id=row["story_id"],
-    )
-
-
-def change_of(row: dict, taxonomy: Taxonomy) -> Change | None:
-    new = {t.name for t in tag_article(stored_article(row), taxonomy).tags}
-    old = set(row["tags"])
+def change_of(row: StoredArticle, taxonomy: Taxonomy) -> Change | None:
+    new = {t.name for t in tag_article(row.as_article(), taxonomy).tags}
+    old = set(row.tags)
     if new == old:
         return None
-    return Change(row["id"], row["title"], row["url"], sorted(new - old), sorted(old - new))
+    return Change(row.id, row.title, row.url, sorted(new - old), sorted(old - new))
 
 
 def diff(store: Store, taxonomy: Taxonomy, since: float | None) -> Diff:
@@ -87,7 +75,7 @@ def diff(store: Store, taxonomy: Taxonomy, since: float | None) -> Diff:
     result = Diff()
     for row in store.iter_articles(stored_since=since):
         result.checked += 1
-        result.ids.append(row["id"])
+        result.ids.append(row.id)
         change = change_of(row, taxonomy)
         if change:
             result.changes.append(change)
@@ -154,10 +142,10 @@ class Republisher:
         self.sent_at: dict[str, float] = {}  # id -> its stored_at when we (re)published it
         self.republished = 0
 
-    def publish(self, rows: list[dict]) -> None:
+    def publish(self, rows: list[StoredArticle]) -> None:
         for row in rows:
-            self.sent_at[row["id"]] = row["stored_at"]
-            self.publisher.send(self.settings.clean_topic, row["id"].encode(), encode(stored_article(row)))
+            self.sent_at[row.id] = row.stored_at
+            self.publisher.send(self.settings.clean_topic, row.id.encode(), encode(row.as_article()))
         self.publisher.confirm()
 
     def resend(self, ids: list[str]) -> None:
@@ -222,7 +210,7 @@ def retag(
         echo(f"the tagger runs taxonomy {new.version}; publishing the other {len(rest)} article(s) again")
         batch: list[dict] = []
         for row in store.iter_articles(stored_since=since):  # a page at a time, from the database
-            if row["id"] in rest:
+            if row.id in rest:
                 batch.append(row)
             if len(batch) >= 500:
                 republisher.publish(batch)

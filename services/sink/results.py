@@ -1,7 +1,10 @@
-"""What the store's writes report (no import of either store module: both use it)."""
+"""What the store reports and returns, used by both store modules and by its readers."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+
+from shared.schema import Article, Tag
 
 
 @dataclass(frozen=True)
@@ -14,3 +17,42 @@ class UpsertResult:
     near_duplicates: int = 0
     stories_new: int = 0
     stories_joined: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """An article as the store holds it: what `articles --json`, `explain`, `retag` and
+    evaluation read (the raw content is not stored; the clean text is)."""
+
+    id: str
+    url: str
+    source: str
+    title: str | None
+    text: str | None
+    published_at: str | None
+    fetched_at: float | None
+    stored_at: float
+    language: str | None
+    dateline: str | None
+    authors: tuple[str, ...]
+    duplicate_of: str | None
+    story_id: str | None
+    taxonomy_version: str | None
+    content_hash: str | None
+    tags: tuple[str, ...] = ()
+    tag_details: tuple[dict, ...] = ()  # {name, score, evidence} per tag, as the tagger wrote them
+
+    def to_json(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def as_article(self) -> Article:
+        """The clean article the tagger once received, rebuilt (the clean text stands in for the
+        raw content); the sink's own decisions travel along, so an upsert keeps them."""
+        return Article(
+            id=self.id, url=self.url, source=self.source, content=self.text or self.title or self.url,
+            title=self.title, published_at=self.published_at, authors=list(self.authors),
+            fetched_at=self.fetched_at or time.time(), content_hash=self.content_hash or "",
+            text=self.text, dateline=self.dateline, language=self.language,
+            tags=[Tag(d["name"], d["score"], d["evidence"]) for d in self.tag_details],
+            taxonomy_version=self.taxonomy_version, duplicate_of=self.duplicate_of, story_id=self.story_id,
+        )

@@ -14,7 +14,7 @@ from services.sink.dedup_index import DEDUP_LOCK, DedupIndex, signatures, with_d
 from services.sink.migrations import MIGRATIONS, statements_for
 from services.sink.search import fts5_match, parse_query, websearch_text
 from shared.times import iso_to_epoch
-from services.sink.results import UpsertResult
+from services.sink.results import StoredArticle, UpsertResult
 from shared.schema import Article
 
 COLUMNS = (
@@ -150,7 +150,7 @@ class SqlStore:
         until: float | None = None,
         source: str | None = None,
         limit: int | None = None,
-    ) -> list[dict]:
+    ) -> list[StoredArticle]:
         """Articles newest first (by publication, else storing time); with `query`, best match first.
 
         since/until are epoch seconds (until excluded). `query` is words, "phrases" and -words
@@ -178,8 +178,7 @@ class SqlStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        rows = [dict(zip(COLUMNS, r)) for r in self._query(sql, params)]
-        return self._with_tags(rows)
+        return self._stored(self._query(sql, params))
 
     def _search(self, query) -> tuple[str, list[str], list, str]:
         """FROM, WHERE, parameters and ORDER BY of a full-text search, for this dialect."""
@@ -197,24 +196,27 @@ class SqlStore:
             f"ts_rank(articles.search, q) DESC, {NEWEST_FIRST}",
         )
 
-    def get_article(self, article_id: str) -> dict | None:
+    def get_article(self, article_id: str) -> StoredArticle | None:
         rows = self._query(f"SELECT {', '.join(COLUMNS)} FROM articles WHERE id = ?", [article_id])
-        return self._with_tags([dict(zip(COLUMNS, rows[0]))])[0] if rows else None
+        return self._stored(rows)[0] if rows else None
 
-    def _with_tags(self, rows: list[dict]) -> list[dict]:
-        by_id = {r["id"]: r for r in rows}
-        for row in rows:
-            row["authors"] = orjson.loads(row["authors"] or "[]")
-            row["tags"], row["tag_details"] = [], []
-        for chunk in _chunks(list(by_id), 500):
+    def _stored(self, rows: list[tuple]) -> list[StoredArticle]:
+        """Rows of COLUMNS, with their tags, as StoredArticles."""
+        tags: dict[str, list] = {r[0]: [] for r in rows}
+        for chunk in _chunks(list(tags), 500):
             marks = ", ".join("?" * len(chunk))
             for article_id, tag, score, evidence in self._query(
                 f"SELECT article_id, tag, score, evidence FROM article_tags WHERE article_id IN ({marks}) ORDER BY tag",
                 chunk,
             ):
-                by_id[article_id]["tags"].append(tag)
-                by_id[article_id]["tag_details"].append({"name": tag, "score": score, "evidence": orjson.loads(evidence)})
-        return rows
+                tags[article_id].append({"name": tag, "score": score, "evidence": orjson.loads(evidence)})
+        stored = []
+        for row in rows:
+            fields = dict(zip(COLUMNS, row))
+            fields["authors"] = tuple(orjson.loads(fields["authors"] or "[]"))
+            details = tags[fields["id"]]
+            stored.append(StoredArticle(**fields, tags=tuple(d["name"] for d in details), tag_details=tuple(details)))
+        return stored
 
     def count(self) -> int:
         return self._query("SELECT COUNT(*) FROM articles")[0][0]
@@ -222,7 +224,7 @@ class SqlStore:
     def tag_counts(self) -> dict[str, int]:
         return dict(self._query("SELECT tag, COUNT(*) FROM article_tags GROUP BY tag ORDER BY tag"))
 
-    def iter_articles(self, *, stored_since: float | None = None, batch_size: int = 500) -> Iterator[dict]:
+    def iter_articles(self, *, stored_since: float | None = None, batch_size: int = 500) -> Iterator[StoredArticle]:
         """Every article (stored at or after `stored_since`), by id, a page at a time (retag)."""
         after = ""
         while True:
@@ -235,7 +237,7 @@ class SqlStore:
             )
             if not rows:
                 return
-            yield from self._with_tags([dict(zip(COLUMNS, r)) for r in rows])
+            yield from self._stored(rows)
             after = rows[-1][0]
 
     def stored_versions(self, ids: Sequence[str]) -> dict[str, tuple[str | None, float]]:

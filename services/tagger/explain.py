@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from services.tagger.tag import TopicVerdict, explain
 from services.tagger.taxonomy import Taxonomy
+from shared.schema import Article
 
 
 def _where(item: dict, text: str, title: str | None) -> str:
@@ -28,17 +29,17 @@ def _verdict_lines(v: TopicVerdict, text: str, title: str | None) -> list[str]:
     return lines
 
 
-def render_explanation(row: dict, taxonomy: Taxonomy) -> str:
+def render_explanation(article: Article, taxonomy: Taxonomy) -> str:
     """Re-run the tagger's pure function on the stored clean text and say what it found."""
-    title, text = row.get("title"), row.get("text") or ""
+    title, text = article.title, article.text or ""
+    stored = {t.name for t in article.tags}
     out = [
-        f"article {row['id']}: {title or '(no title)'}",
-        f"  stored tags: {', '.join(row.get('tags') or []) or 'none'} (taxonomy {row.get('taxonomy_version') or '?'});"
+        f"article {article.id}: {title or '(no title)'}",
+        f"  stored tags: {', '.join(sorted(stored)) or 'none'} (taxonomy {article.taxonomy_version or '?'});"
         f" explaining with taxonomy {taxonomy.version}",
     ]
-    stored = set(row.get("tags") or [])
     for verdict in explain(title, text, taxonomy):
         out += _verdict_lines(verdict, text, title)
         if verdict.matched != (verdict.name in stored):
-            out.append(f"  note: the stored verdict differs (taxonomy {row.get('taxonomy_version')}); `retag` would change it")
+            out.append(f"  note: the stored verdict differs (taxonomy {article.taxonomy_version}); `retag` would change it")
     return "\n".join(out)

@@ -51,6 +51,6 @@ def test_sink_assigns_and_counts_duplicates_and_stories(settings, store_url):
     assert value("newsflow_sink_stories_total", {"kind": "new"}) == 2
     assert value("newsflow_sink_stories_total", {"kind": "joined"}) == 1
     check = open_store(store_url)
-    rows = {r["id"]: (r["duplicate_of"], r["story_id"]) for r in check.list_articles()}
+    rows = {r.id: (r.duplicate_of, r.story_id) for r in check.list_articles()}
     check.close()
     assert rows == {"h1": (None, "h1"), "o1": (None, "o1"), "h2": ("h1", "h1"), "h3": ("h1", "h1"), "h4": (None, "h1")}

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def _stored_ids(url: str) -> set[str]:
     store = open_store(url)
     try:
-        return {r["id"] for r in store.list_articles()}
+        return {r.id for r in store.list_articles()}
     finally:
         store.close()
 

@@ -180,7 +180,7 @@ def test_a_bounded_sink_replay_stores_the_window_and_keeps_later_revisions_on_to
     assert "1 later revision(s) applied again" in out.stdout
     store = open_store(settings.database_url)
     try:
-        titles = {r["id"]: r["title"] for r in store.list_articles()}
+        titles = {r.id: r.title for r in store.list_articles()}
     finally:
         store.close()
     assert titles == {"a2": "first 2", "a3": "a later revision of a3", "a4": "first 4", "a5": "first 5"}

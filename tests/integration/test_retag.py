@@ -30,7 +30,7 @@ PELOSI = """
 def _rows(url: str) -> dict[str, dict]:
     store = open_store(url)
     try:
-        return {os.path.basename(r["url"])[:3]: r for r in store.list_articles()}
+        return {os.path.basename(r.url)[:3]: r for r in store.list_articles()}
     finally:
         store.close()
 
@@ -53,7 +53,7 @@ def test_retag_adds_pelosi_to_002_and_003_only(settings, seeds, store_url, tmp_p
         wait_until(lambda: len(_rows(store_url)) == 5 and drained(settings), 180, interval_s=0.5,
                    what="the five seeds stored")
         before = _rows(store_url)
-        assert not any("pelosi" in r["tags"] for r in before.values())
+        assert not any("pelosi" in r.tags for r in before.values())
 
         dry = newsflow("retag", "--taxonomy", str(new), "--dry-run", env=env)
         assert dry.returncode == 0, dry.stderr
@@ -73,10 +73,10 @@ def test_retag_adds_pelosi_to_002_and_003_only(settings, seeds, store_url, tmp_p
         assert "stored articles 5 before, 5 after" in done.stdout
         after = _rows(store_url)
         assert len(after) == 5
-        assert {k for k, r in after.items() if "pelosi" in r["tags"]} == {"002", "003"}
+        assert {k for k, r in after.items() if "pelosi" in r.tags} == {"002", "003"}
         for key, row in after.items():
-            assert set(row["tags"]) - {"pelosi"} == set(before[key]["tags"]), key  # the rest is as it was
-            assert row["taxonomy_version"] == "pelosi-2"
+            assert set(row.tags) - {"pelosi"} == set(before[key].tags), key  # the rest is as it was
+            assert row.taxonomy_version == "pelosi-2"
         assert live.read_text() == new.read_text()
         # the per-tag topic and the tagger's metrics reflect it
         assert sum(high_watermarks(settings, settings.tag_topic("pelosi")).values()) == 2

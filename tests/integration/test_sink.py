@@ -114,8 +114,8 @@ def test_stores_in_batches_commits_after_and_a_replay_adds_no_row(sink_settings)
     assert _metric(again, "newsflow_messages_out_total", {"stage": "sink"}) == 50
     store = open_store(s.database_url)
     try:
-        assert store.get_article("a7")["title"] == "Title 7 (revised)"
-        assert [r["id"] for r in store.list_articles(query="revised", limit=3)] != []
+        assert store.get_article("a7").title == "Title 7 (revised)"
+        assert [r.id for r in store.list_articles(query="revised", limit=3)] != []
     finally:
         store.close()
 
@@ -202,7 +202,7 @@ def test_a_dropped_database_connection_is_retried_on_a_new_one(sink_settings):
         failures = [m for m in sink.metrics.registry.collect() if m.name == "newsflow_last_failure_timestamp_seconds"]
         assert [x.labels["reason"] for x in failures[0].samples] == ["db_AdminShutdown"]  # psycopg's error class
         assert sink.store.conn.info.backend_pid != pid
-        assert sink.store.get_article("a1")["title"] == "again"
+        assert sink.store.get_article("a1").title == "again"
     finally:
         sink.consumer.close(autocommit=False)
         sink.letters.close()

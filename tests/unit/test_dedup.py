@@ -80,7 +80,7 @@ def store(store_url):
 
 
 def _assignments(store) -> dict[str, tuple]:
-    return {r["id"]: (r["duplicate_of"], r["story_id"]) for r in store.list_articles()}
+    return {r.id: (r.duplicate_of, r.story_id) for r in store.list_articles()}
 
 
 def test_store_assigns_duplicates_and_stories(store):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from services.replay.retag import change_of, diff, render_diff, stored_article
+from services.replay.retag import change_of, diff, render_diff
 from services.sink.store import open_store
 from services.tagger.taxonomy import load_taxonomy
 from shared.schema import Article, Tag
@@ -43,8 +43,8 @@ def test_the_window_is_paged_by_id_and_filtered_by_storage_time(store):
     cut = time.time()
     time.sleep(0.01)
     store.upsert([_article(i, "Taiwan news") for i in range(7, 10)])
-    assert [r["id"] for r in store.iter_articles(batch_size=3)] == [f"a{i:03d}" for i in range(10)]
-    assert [r["id"] for r in store.iter_articles(stored_since=cut, batch_size=2)] == ["a007", "a008", "a009"]
+    assert [r.id for r in store.iter_articles(batch_size=3)] == [f"a{i:03d}" for i in range(10)]
+    assert [r.id for r in store.iter_articles(stored_since=cut, batch_size=2)] == ["a007", "a008", "a009"]
     versions = store.stored_versions(["a001", "a009", "gone"])
     assert set(versions) == {"a001", "a009"}
     assert versions["a001"][0] == "1" and versions["a009"][1] > versions["a001"][1]
@@ -54,11 +54,11 @@ def test_a_stored_row_becomes_the_clean_article_again(store):
     original = _article(1, "Taiwan and the strait.")
     store.upsert([original])
     row = store.get_article("a001")
-    again = stored_article(row)
+    again = row.as_article()
     for name in ("id", "url", "source", "title", "text", "authors", "dateline", "language", "fetched_at"):
         assert getattr(again, name) == getattr(original, name), name
     # the sink's own decisions travel along, so the upsert keeps them
-    assert (again.story_id, again.duplicate_of) == (row["story_id"], row["duplicate_of"])
+    assert (again.story_id, again.duplicate_of) == (row.story_id, row.duplicate_of)
     assert again.content == original.text  # the raw content is not stored: the clean text stands in
 
 

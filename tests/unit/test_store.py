@@ -39,31 +39,31 @@ def test_upsert_inserts_then_updates_without_new_rows(store):
 def test_counts_are_exact_for_a_fresh_batch_with_a_repeated_id(store):
     result = store.upsert([art(1, title="first"), art(2), art(1, title="second")])
     assert (result.inserted, result.updated) == (2, 0)
-    assert store.get_article("id1")["title"] == "second"
+    assert store.get_article("id1").title == "second"
 
 
 def test_update_replaces_tags(store):
     store.upsert([art(1, tags=("taiwan", "balloon"))])
     store.upsert([art(1, tags=("hotline",))])
     row = store.get_article("id1")
-    assert row["tags"] == ["hotline"]
-    assert row["tag_details"][0]["evidence"] == [{"phrase": "hotline", "where": "body", "pos": 0}]
+    assert row.tags == ("hotline",)
+    assert row.tag_details[0]["evidence"] == [{"phrase": "hotline", "where": "body", "pos": 0}]
     assert store.tag_counts() == {"hotline": 1}
 
 
 def test_tag_filter_and_newest_first(store):
     store.upsert([art(1, tags=("taiwan",)), art(3, tags=("balloon",)), art(2, tags=("taiwan",)), art(4, published=None, tags=())])
-    assert [r["id"] for r in store.list_articles()] == ["id3", "id2", "id1", "id4"]
-    assert [r["id"] for r in store.list_articles(tag="taiwan")] == ["id2", "id1"]
-    assert [r["id"] for r in store.list_articles(limit=2)] == ["id3", "id2"]
+    assert [r.id for r in store.list_articles()] == ["id3", "id2", "id1", "id4"]
+    assert [r.id for r in store.list_articles(tag="taiwan")] == ["id2", "id1"]
+    assert [r.id for r in store.list_articles(limit=2)] == ["id3", "id2"]
 
 
 def test_fields_round_trip(store):
     store.upsert([art(1, authors=["A B", "C D"], dateline="TAIPEI", language="en")])
     row = store.get_article("id1")
-    assert row["authors"] == ["A B", "C D"]
-    assert (row["dateline"], row["language"], row["story_id"], row["duplicate_of"]) == ("TAIPEI", "en", "id1", None)  # a story of its own
-    assert row["published_at"] == "2024-01-01T00:00:00+00:00"
+    assert row.authors == ("A B", "C D")
+    assert (row.dateline, row.language, row.story_id, row.duplicate_of) == ("TAIPEI", "en", "id1", None)  # a story of its own
+    assert row.published_at == "2024-01-01T00:00:00+00:00"
     assert store.get_article("missing") is None
 
 
@@ -71,14 +71,14 @@ def test_sql_looking_text_is_stored_verbatim(store):
     nasty = "'; DROP TABLE articles; -- “quoted” 台湾 ?"
     store.upsert([art(1, title=nasty, text=nasty)])
     row = store.get_article("id1")
-    assert row["title"] == nasty and row["text"] == nasty
+    assert row.title == nasty and row.text == nasty
     assert store.count() == 1
 
 
 def test_nul_characters_do_not_fail_the_batch(store):
     result = store.upsert([art(1, title="Null\x00title", text="body \x00 text"), art(2)])
     assert result.inserted == 2
-    assert store.get_article("id1")["title"] == "Nulltitle"
+    assert store.get_article("id1").title == "Nulltitle"
 
 
 def test_migrations_are_idempotent(store_url):
@@ -102,7 +102,7 @@ DROUGHT = "Drought leaves the reservoirs at their lowest level in a decade, the 
 def test_stories_keep_their_first_article(store):
     store.upsert([art(1, text=HARBOUR), art(2, text=HARBOUR)])
     store.upsert([art(3, text=HARBOUR), art(4, text=DROUGHT)])
-    story = {i: store.get_article(f"id{i}")["story_id"] for i in (1, 2, 3, 4)}
+    story = {i: store.get_article(f"id{i}").story_id for i in (1, 2, 3, 4)}
     assert story[1] == story[2] == story[3] != story[4]
     rows = dict(store._query("SELECT story_id, first_article_id FROM stories"))
     assert rows == {story[1]: "id1", story[4]: "id4"}
@@ -131,7 +131,7 @@ def _searchable(store):
 
 
 def _ids(rows) -> list[str]:
-    return [r["id"] for r in rows]
+    return [r.id for r in rows]
 
 
 def test_search_matches_words_in_title_and_text_with_stemming(store):
@@ -167,7 +167,7 @@ def test_search_text_is_only_text(store, text):
     store.upsert([art(5, title="Letters", text=NASTY)])
     assert _ids(store.list_articles(query=text)) == ["id5"]  # its words are in that article only
     assert store.count() == 5
-    assert store.get_article("id5")["text"] == NASTY
+    assert store.get_article("id5").text == NASTY
 
 
 def test_search_with_nothing_to_search_is_a_clear_error(store):
