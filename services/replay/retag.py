@@ -26,6 +26,7 @@ from services.replay.context import Pipeline
 from services.replay.groups import describe_group
 from services.replay.progress import Progress
 from services.sink.results import StoredArticle
+from shared.pipeline.topology import CLEAN, downstream_of
 from services.sink.store import Store
 from services.tagger.tag import tag_article
 from services.tagger.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
@@ -169,7 +170,7 @@ class Republisher:
 
 
 def _require_running(pipeline: Pipeline) -> None:
-    for stage in ("tagger", "sink"):
+    for stage in downstream_of(CLEAN):
         group = pipeline.settings.group(stage)
         if not describe_group(pipeline.settings, group).live:
             raise RetagError(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.pipeline.topology import SERVICES
+from shared.pipeline.topology import PRODUCER, SERVICES
 from shared import metric_names as names
 
 STAGES = SERVICES  # a line per service, in flow order
@@ -100,7 +100,7 @@ class FeedHealth:
 
 
 def feed_health(scrapes: list[Scrape]) -> FeedHealth | None:
-    pollers = [s.after for s in scrapes if s.after is not None and s.stage == "poller"]
+    pollers = [s.after for s in scrapes if s.after is not None and s.stage == PRODUCER]
     if not pollers:
         return None
     states: dict[str, float] = defaultdict(float)

@@ -30,7 +30,7 @@ from shared.brokerwatch import reachable
 from shared.config import Settings
 from shared.kafka import backlog, ensure_topics, high_watermarks
 from shared.pipeline.limit import EX_DATAERR
-from shared.pipeline.topology import drain_checks, pipeline_topics
+from shared.pipeline.topology import PRODUCER, drain_checks, pipeline_topics
 from shared.procs import free_port, port_open
 
 log = logging.getLogger("newsflow.supervisor")
@@ -121,7 +121,7 @@ class Supervisor:
             NEWSFLOW_METRICS_PORT=str(port),
         )
         command = [sys.executable, "-m", "services.cli", name.split("-", 1)[0]]
-        if name == "poller":
+        if name == PRODUCER:
             command += ["--once"] if self.once else []
             command += [] if self.poll_feeds else ["--no-feeds"]
             for path in self.ingest:
@@ -175,7 +175,7 @@ class Supervisor:
             code = child.process.poll()
             if code is None:
                 continue
-            if code == 0 and child.name == "poller" and self.once:
+            if code == 0 and child.name == PRODUCER and self.once:
                 child.finished = True
                 log.info("poller finished publishing")
                 continue

@@ -75,6 +75,16 @@ def pipeline_topics(settings, tags: Iterable[str] = ()) -> list[str]:
     return [settings.topic(n) for n in dict.fromkeys(names)] + [settings.topic(TAG_TOPIC.format(tag=t)) for t in tags]
 
 
+def downstream_of(topic_name: str) -> tuple[str, ...]:
+    """The stages a message published to `topic_name` goes through, in order."""
+    names, reached = [], {topic_name}
+    for s in STAGES:
+        if s.input in reached:
+            names.append(s.name)
+            reached.update(s.outputs)
+    return tuple(names)
+
+
 def drain_checks() -> tuple[tuple[str, str], ...]:
     """(stage, input topic name) pairs: the pipeline is drained when each group is at its end."""
     return tuple((s.name, s.input) for s in STAGES)

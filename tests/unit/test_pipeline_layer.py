@@ -84,6 +84,8 @@ def test_the_topology_names_each_stage_once_and_chains_them():
     assert inputs[0] == topology.RAW
     for before, after in zip(topology.STAGES, topology.STAGES[1:]):
         assert after.input in before.outputs  # each stage reads what the one before writes
+    assert topology.downstream_of(topology.RAW) == topology.STAGE_NAMES
+    assert topology.downstream_of(topology.CLEAN) == ("tagger", "sink")
     with pytest.raises(ValueError, match="stages: cleaner, tagger, sink"):
         topology.stage("nope")
 
