@@ -17,16 +17,15 @@ from datetime import datetime
 
 import orjson
 
+from services.sink.dialect import Dialect
 from services.sink.dedup import (
     MIN_SHARED_KEYS, STORY_WINDOW_DAYS, Decision, Known, Signature, decide, signature,
 )
 from shared.schema import Article
 
-DEDUP_LOCK = 7_318_225  # pg_advisory_xact_lock key: one deciding sink at a time
 STORY_CANDIDATES = 20
 KEY_POSTINGS = 100
 BAND_CANDIDATES = 50
-CHUNK = 500
 
 
 @dataclass
@@ -79,25 +78,12 @@ class DedupIndex:
     SQLite runs in-process, so one row or key per execution costs little; PostgreSQL pays a round
     trip and a query parse per statement, so it gets arrays (`= ANY(%s)`, `unnest`) instead."""
 
-    def __init__(self, placeholder: str, postgres: bool = False):
-        self.ph = placeholder
-        self.postgres = postgres
+    def __init__(self, dialect: Dialect):
+        self.dialect = dialect
+        self.ph = dialect.placeholder
 
     def _in(self, cur, query: str, values: list) -> list[tuple]:
-        """Run `query` whose `IN ({marks})` takes `values`, in chunks (one array on PostgreSQL)."""
-        values = list(dict.fromkeys(values))
-        if self.postgres:
-            if not values:
-                return []
-            cur.execute(query.replace("IN ({marks})", "= ANY(%s)"), [values])
-            return cur.fetchall()
-        rows: list[tuple] = []
-        for i in range(0, len(values), CHUNK):
-            chunk = values[i:i + CHUNK]
-            marks = ", ".join([self.ph] * len(chunk))
-            cur.execute(query.format(marks=marks), chunk)
-            rows.extend(cur.fetchall())
-        return rows
+        return self.dialect.select_in(cur, query, values)
 
     def assign(self, cur, articles: list[Article], sigs: dict[str, Signature]) -> DedupBatch:
         """Decide duplicate_of and story_id for `articles` (new to the index), in order, and index them."""
@@ -152,7 +138,7 @@ class DedupIndex:
             if len(by_band[band_key]) < BAND_CANDIDATES:  # a band shared by thousands says little
                 by_band[band_key].append(article_id)
         looking = [a.id for a in articles if sigs[a.id].text_hash not in by_hash and len(sigs[a.id].keys) >= MIN_SHARED_KEYS]
-        if self.postgres:
+        if self.dialect.arrays:
             story_hits = self._story_candidates_lateral(cur, {i: sigs[i] for i in looking})
         else:
             story_hits = {i: self._story_candidates(cur, sigs[i]) for i in looking}
@@ -205,20 +191,10 @@ class DedupIndex:
         return {i: _most_shared(p) for i, p in postings.items()}
 
     def write(self, cur, batch: DedupBatch) -> None:
-        """Index the articles of `batch`; called after their rows are in `articles`.
-
-        PostgreSQL gets COPY: arrays for unnest() cost ~100 us an article to build in psycopg
-        (the terms are long strings), COPY rows ~5."""
+        """Index the articles of `batch`; called after their rows are in `articles`."""
         for table, rows in zip(("dedup_signatures", "dedup_bands", "story_keys"), batch.rows):
-            if not rows:
-                continue
-            names = ", ".join(TABLES[table])
-            if self.postgres:
-                with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join([self.ph] * len(TABLES[table]))})", rows)
+            if rows:
+                self.dialect.insert_rows(cur, table, TABLES[table], rows)
 
 
 class _BatchOverlay:

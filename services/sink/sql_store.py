@@ -10,9 +10,10 @@ from typing import Any
 
 import orjson
 
-from services.sink.dedup_index import DEDUP_LOCK, DedupIndex, signatures, with_decisions
+from services.sink.dedup_index import DedupIndex, signatures, with_decisions
+from services.sink.dialect import NEWEST_FIRST, POSTGRES, SQLITE, Dialect
 from services.sink.migrations import MIGRATIONS, statements_for
-from services.sink.search import fts5_match, parse_query, websearch_text
+from services.sink.search import parse_query
 from shared.times import iso_to_epoch
 from services.sink.results import StoredArticle, UpsertResult
 from shared.schema import Article
@@ -25,21 +26,19 @@ WRITTEN = COLUMNS + ("published_ts",)  # published_ts: the publication time in e
 UPDATES = ", ".join(f"{c} = excluded.{c}" for c in WRITTEN if c != "id")
 SETS = ", ".join(f"{c} = ?" for c in WRITTEN if c != "id")  # UPDATE … WHERE id = ?: the id goes last
 SELECTED = ", ".join(f"articles.{c}" for c in COLUMNS)
-NEWEST_FIRST = "articles.published_ts IS NULL, articles.published_ts DESC, articles.stored_at DESC, articles.id"
 WHEN = "COALESCE(articles.published_ts, articles.stored_at)"  # undated articles count by their storing time
 
 
 class SqlStore:
-    """Dialect differences: the placeholder (`?` or `%s`), the connection and full-text search."""
+    """The store on one database; where the two differ, `dialect` says (services/sink/dialect.py)."""
 
-    def __init__(self, conn, dialect: str, reconnect: Callable[[], Any] | None = None):
+    def __init__(self, conn, dialect: Dialect, reconnect: Callable[[], Any] | None = None):
         self.conn = conn
         self.dialect = dialect
         self._reconnect = reconnect
-        self.ph = "?" if dialect == "sqlite" else "%s"
-        # Starts a write transaction that serialises the duplicate/story decisions of every sink.
-        self.begin = "BEGIN IMMEDIATE" if dialect == "sqlite" else f"SELECT pg_advisory_xact_lock({DEDUP_LOCK})"
-        self.dedup = DedupIndex(self.ph, postgres=dialect == "postgresql")
+        self.ph = dialect.placeholder
+        self.begin = dialect.begin_write
+        self.dedup = DedupIndex(dialect)
         marks = ", ".join([self.ph] * len(WRITTEN))
         self.upsert_article = (
             f"INSERT INTO articles ({', '.join(WRITTEN)}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {UPDATES}"
@@ -52,7 +51,7 @@ class SqlStore:
         )
 
     def _sql(self, query: str) -> str:
-        return query.replace("?", self.ph)
+        return self.dialect.sql(query)
 
     def _connection(self):
         """The connection, made anew if the server dropped it (a restart, a failover): the
@@ -158,7 +157,7 @@ class SqlStore:
         """
         sources, where, params, order = "articles", [], [], NEWEST_FIRST
         if query is not None:
-            sources, where, params, order = self._search(parse_query(query))
+            sources, where, params, order = self.dialect.search(parse_query(query))
         if tag:
             where.append("articles.id IN (SELECT article_id FROM article_tags WHERE tag = ?)")
             params.append(tag)
@@ -179,22 +178,6 @@ class SqlStore:
             sql += " LIMIT ?"
             params.append(int(limit))
         return self._stored(self._query(sql, params))
-
-    def _search(self, query) -> tuple[str, list[str], list, str]:
-        """FROM, WHERE, parameters and ORDER BY of a full-text search, for this dialect."""
-        if self.dialect == "sqlite":
-            return (
-                "articles_fts JOIN articles ON articles.rowid = articles_fts.rowid",
-                ["articles_fts MATCH ?"],
-                [fts5_match(query)],
-                f"bm25(articles_fts, 10.0, 1.0), {NEWEST_FIRST}",  # a title hit weighs 10 body hits
-            )
-        return (
-            "articles, websearch_to_tsquery('english', ?) AS q",
-            ["articles.search @@ q"],
-            [websearch_text(query)],
-            f"ts_rank(articles.search, q) DESC, {NEWEST_FIRST}",
-        )
 
     def get_article(self, article_id: str) -> StoredArticle | None:
         rows = self._query(f"SELECT {', '.join(COLUMNS)} FROM articles WHERE id = ?", [article_id])
@@ -295,7 +278,7 @@ def open_sqlite(path: str) -> SqlStore:
                 for statement in statements_for(statements, "sqlite"):
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
-    return SqlStore(conn, "sqlite")
+    return SqlStore(conn, SQLITE)
 
 
 MIGRATION_LOCK = 7_318_224  # any constant: pg_advisory_xact_lock key for newsflow migrations
@@ -314,4 +297,4 @@ def open_postgres(url: str) -> SqlStore:
                 for statement in statements_for(statements, "postgresql"):
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-    return SqlStore(conn, "postgresql", reconnect=lambda: psycopg.connect(url))
+    return SqlStore(conn, POSTGRES, reconnect=lambda: psycopg.connect(url))
