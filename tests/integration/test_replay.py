@@ -246,3 +246,32 @@ def test_a_bounded_replay_dead_letters_an_oversize_message_as_the_live_stage_doe
     assert total_messages(s, s.clean_topic) == 2
     [letter] = [DeadLetter.decode(r.value) for r in read_all(s, s.dlq_topic)]
     assert letter.reason.startswith("too_large") and letter.stage == "cleaner"
+
+
+def test_a_bounded_replay_whose_letter_the_broker_refuses_stops_and_says_so(settings):
+    """The letter of a 4 KB bad message is refused by a DLQ topic that takes 1 KB: the replay
+    stops with the reason instead of reporting success, and the stage's offsets are untouched."""
+    from kafka.admin import NewTopic
+
+    from shared.kafka import make_admin, make_producer
+
+    admin = make_admin(settings)
+    try:
+        admin.create_topics([NewTopic(settings.dlq_topic, 1, 1, topic_configs={"max.message.bytes": "1024"})])
+    finally:
+        admin.close()
+    ensure_topics(settings, pipeline_topics(settings))
+    base = int(time.time() * 1000) - 3600_000
+    producer = make_producer(settings)
+    producer.send(settings.raw_topic, key=b"bad", value=b"{" + b"x" * 4000, timestamp_ms=base).get(10)
+    producer.close()
+    group = settings.group("cleaner")
+    commit(settings, group, settings.raw_topic, high_watermarks(settings, settings.raw_topic))
+    before = committed(settings, group, settings.raw_topic)
+
+    out = newsflow("replay", "--stage", "cleaner", "--from", iso(base - MINUTE), "--to", iso(base + MINUTE),
+                   "--execute", env=settings_env(settings))
+    assert out.returncode == 1, out.stdout
+    assert "the replay of the window stopped" in out.stderr and "refused" in out.stderr
+    assert "reprocessed" not in out.stdout
+    assert committed(settings, group, settings.raw_topic) == before
