@@ -29,12 +29,12 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from shared.config import Settings
+from shared.exits import EX_TEMPFAIL
 from shared.kafka import RECONNECT_BACKOFF_MAX_MS, bootstrap_servers, ensure_topics, make_admin
 from shared.metrics import StageMetrics
 
 log = logging.getLogger(__name__)
 UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
-EX_TEMPFAIL = 75  # "try again later": the broker, not this service, is at fault
 
 
 def reachable(settings: Settings, timeout_s: float = 1.0) -> bool:

@@ -15,7 +15,8 @@ from shared.config import Settings
 from shared.kafka import bootstrap_servers, ssl_context
 from shared.logs import hold_back_client_repeats
 from shared.metrics import StageMetrics
-from shared.pipeline.limit import EX_DATAERR, DeadLetterLimit, DlqLimit
+from shared.exits import EX_DATAERR, EX_TEMPFAIL
+from shared.pipeline.limit import DeadLetterLimit, DlqLimit
 from shared.pipeline.step import Origin, Transform, step
 from shared.schema import Article, encode
 from shared import metric_names as names
@@ -253,7 +254,7 @@ async def _or_die(send: Awaitable) -> None:
         sent = await send
     except Exception:  # noqa: BLE001
         log.critical("cannot produce to Kafka; exiting so the worker is restarted", exc_info=True)
-        os._exit(75)
+        os._exit(EX_TEMPFAIL)
     for delivery in sent if isinstance(sent, list) else [sent]:
         if isinstance(delivery, asyncio.Future):
             delivery.add_done_callback(_exit_if_undelivered)
@@ -263,7 +264,7 @@ def _exit_if_undelivered(delivery: asyncio.Future) -> None:
     if delivery.cancelled() or delivery.exception() is None:
         return
     log.critical("Kafka did not take a message (%r); exiting so the worker is restarted", delivery.exception())
-    os._exit(75)
+    os._exit(EX_TEMPFAIL)
 
 
 def run_worker(app: faust.App, settings: Settings) -> None:

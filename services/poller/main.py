@@ -37,8 +37,9 @@ from services.poller.parsers import Parsers
 from services.poller.publisher import PublishFailed, RawPublisher
 from services.poller.schedule import max_age_s, next_delay
 from services.poller.state import PollerState
-from shared.brokerwatch import EX_TEMPFAIL, BrokerWatch, wait_for_broker
+from shared.brokerwatch import BrokerWatch, wait_for_broker
 from shared.config import Settings
+from shared.exits import EX_TEMPFAIL
 from shared.metrics import serve_metrics
 from shared.schema import Article
 

@@ -22,8 +22,9 @@ from shared.config import Settings, redact_url
 from shared.kafka import make_consumer, make_producer, subscribe
 from shared.metrics import serve_metrics
 from shared.pipeline import topology
-from shared.pipeline.limit import EX_DATAERR, DeadLetterLimit, DlqLimit
-from shared.pipeline.publish import EX_TEMPFAIL, CheckedPublisher, DeliveryFailed
+from shared.exits import EX_DATAERR, EX_TEMPFAIL
+from shared.pipeline.limit import DeadLetterLimit, DlqLimit
+from shared.pipeline.publish import CheckedPublisher, DeliveryFailed
 from shared.pipeline.step import Origin, Outcome, step
 from shared.schema import Article
 

@@ -29,7 +29,7 @@ from services.tagger.taxonomy import load_taxonomy
 from shared.brokerwatch import reachable
 from shared.config import Settings
 from shared.kafka import backlog, ensure_topics, high_watermarks
-from shared.pipeline.limit import EX_DATAERR
+from shared.exits import EX_DATAERR
 from shared.pipeline.topology import PRODUCER, drain_checks, pipeline_topics
 from shared.procs import free_port, port_open
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-EX_DATAERR = 65  # the stage's input, not the infrastructure: restarting it would not help
 
 
 class DeadLetterLimit(RuntimeError):

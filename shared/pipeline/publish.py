@@ -11,8 +11,6 @@ import asyncio
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-EX_TEMPFAIL = 75  # the broker's fault: a restarted process does the work again
-
 
 class DeliveryFailed(RuntimeError):
     """The broker did not take a message: nothing after it may be committed."""
