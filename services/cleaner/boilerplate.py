@@ -27,7 +27,8 @@ TAIL_MARKER = re.compile(
 )
 
 # A headline in a trailing list of links: "Some Headline Here -" (a separator dash at the end).
-LINKED_HEADLINE = re.compile(r"^.{8,200}\s[-–|]$")
+# Not a table row ("| Red Hat | 8417 | 38.0% |"): those start with a bar or hold two or more.
+LINKED_HEADLINE = re.compile(r"^(?![|])(?!(?:[^|]*\|){2}).{8,200}\s[-–|]$")
 LONE_SEPARATOR = re.compile(r"^[-–—|*•·]+$")
 MIN_LINK_RUN = 3
 # A headline of a trailing link list with no marker and no separator: 3 to 16 words, a capital

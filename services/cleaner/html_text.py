@@ -12,7 +12,9 @@ BLOCK_TAGS = {
     "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
     "blockquote", "tr", "table", "section", "article", "header", "footer", "figure", "figcaption", "pre", "hr",
 }
-WHOLE_PAGE = re.compile(r"<(?:html|body)\b", re.IGNORECASE)
+# A whole page (trafilatura finds its article) rather than a feed snippet, wherever the sign is:
+# a page may open with a long inline style block, a PHP warning, or have no <html> at all.
+WHOLE_PAGE = re.compile(r"<(?:html|body|head)\b|<!doctype\s+html", re.IGNORECASE)
 # No "<" inside a tag: `<[^>]*>` backtracks quadratically over a long run of "<" with no ">".
 TAG = re.compile(r"<[^<>]*>")
 # Characters XML forbids: lxml refuses to build text holding one ("All strings must be XML compatible").
@@ -37,8 +39,12 @@ class PageText:
 
 def html_to_text(markup: str) -> PageText:
     markup = NOT_XML.sub("", markup)
-    if WHOLE_PAGE.search(markup[:5000]):
-        doc = trafilatura.bare_extraction(markup, with_metadata=True, include_comments=False, include_tables=False)
+    page = WHOLE_PAGE.search(markup)
+    if page:
+        # What comes before the page's first sign (a PHP warning printed ahead of it) is no
+        # part of it. Tables kept: an article may be one, or hold one (results, a budget).
+        doc = trafilatura.bare_extraction(markup[page.start():], with_metadata=True, include_comments=False,
+                                          include_tables=True)
         if doc is not None and (doc.text or "").strip():
             authors = [a.strip() for a in re.split(r";|,| and ", doc.author or "") if a.strip()]
             return PageText(doc.text, doc.title or None, doc.date or None, authors)

@@ -22,8 +22,9 @@ TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 FEED_SUFFIXES = {".xml", ".rss", ".atom"}
-HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-OG_TITLE = re.compile(r"<meta[^>]+property=[\"']og:title[\"'][^>]+content=[\"']([^\"']+)", re.IGNORECASE)
+HTML_TITLE = re.compile(r"<title[^>]*>(?P<title>.*?)</title>", re.IGNORECASE | re.DOTALL)
+# The content runs to its own closing quote: "Lupita Nyong'o" keeps its apostrophe.
+OG_TITLE = re.compile(r"<meta[^>]+property=[\"']og:title[\"'][^>]+content=(?P<q>[\"'])(?P<title>.+?)(?P=q)", re.IGNORECASE)
 
 
 @dataclass
@@ -112,7 +113,7 @@ def _html_title(markup: str) -> str | None:
     match = OG_TITLE.search(markup) or HTML_TITLE.search(markup)
     if match is None:
         return None
-    return html.unescape(match.group(1)).strip() or None
+    return html.unescape(match.group("title")).strip() or None
 
 
 def _jsonl(path: Path, data: bytes, fetched_at: float) -> Iterator[Article | IngestError]:

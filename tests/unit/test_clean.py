@@ -228,3 +228,60 @@ def test_markup_lxml_refuses_is_text_or_no_text(markup):
         assert str(exc) == "no text left after cleaning" and STORY not in markup
     else:
         assert cleaned.text == STORY
+
+
+PARAGRAPH = " ".join(["The regatta committee published the results of the autumn series on Sunday."] * 4)
+
+
+def test_a_table_in_an_article_keeps_its_text():
+    page = (
+        "<html><head><title>Autumn series</title></head><body><nav>Home | Sailing | Rowing</nav>"
+        f"<article><h1>Autumn series results</h1><p>{PARAGRAPH}</p>"
+        "<table><tr><th>Boat</th><th>Points</th></tr><tr><td>Grey Heron</td><td>8417</td></tr>"
+        "<tr><td>Blue Kestrel</td><td>7902</td></tr></table>"
+        f"<p>{PARAGRAPH}</p></article><footer>Harbour Club</footer></body></html>"
+    )
+    text = clean_article(article(page, "text/html")).text
+    assert "Grey Heron" in text and "8417" in text and "Blue Kestrel" in text
+    assert "Home | Sailing | Rowing" not in text
+
+
+def test_table_rows_in_plain_text_are_not_a_trailing_headline_list():
+    rows = ["| Grey Heron | 8417 | 38.0% |", "| Blue Kestrel | 7902 | 35.7% |", "| Red Curlew | 5810 | 26.3% |"]
+    text = "\n".join(["Autumn series results", "", PARAGRAPH, "", *rows, "", PARAGRAPH + " The last race is in May."])
+    cleaned = clean_article(article(text)).text
+    assert "| Red Curlew | 5810 | 26.3% |" in cleaned
+    assert cleaned.rstrip().endswith("The last race is in May.")
+
+
+def test_trailing_linked_headlines_are_still_cut():
+    headlines = [f"Harbour opens new berth number {i} -" for i in range(4)]
+    text = "\n".join(["Autumn series results", "", PARAGRAPH, PARAGRAPH, PARAGRAPH, *headlines])
+    assert "new berth" not in clean_article(article(text)).text
+
+
+@pytest.mark.parametrize("opening", [
+    "<style>" + "body { margin: 0 } " * 400 + "</style>",  # over 5,000 characters before <html>
+    "<b>Warning</b>: Undefined variable $menu in /var/www/page.php on line 12<br>" * 70,
+])
+def test_a_whole_page_with_a_long_opening_still_loses_its_navigation(opening):
+    page = (
+        f"{opening}<html><head><title>Autumn series</title></head><body><nav>Home | Sailing | Rowing</nav>"
+        f"<article><h1>Autumn series results</h1><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></article>"
+        "<footer>Harbour Club, all rights reserved</footer></body></html>"
+    )
+    assert len(opening) > 5000
+    text = clean_article(article(page, "text/html")).text
+    assert "autumn series" in text
+    assert "Home | Sailing | Rowing" not in text and "all rights reserved" not in text
+
+
+def test_a_page_without_an_html_element_is_still_a_page():
+    page = (
+        "<!DOCTYPE html><head><title>Autumn series</title></head><nav>Home | Sailing | Rowing</nav>"
+        f"<article><h1>Autumn series results</h1><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></article>"
+        "<footer>Harbour Club, all rights reserved</footer>"
+    )
+    cleaned = clean_article(article(page, "text/html"))
+    assert cleaned.title == "Autumn series results"  # not the navigation bar
+    assert "autumn series" in cleaned.text and "all rights reserved" not in cleaned.text

@@ -244,3 +244,12 @@ def test_seen_ids_are_bounded_and_the_longest_unlisted_go_first(tmp_path):
     state.mark_seen("g", [("x", "h")], bound=3)
     assert sorted(state.known("f")) == ["b", "c", "old"] and list(state.known("g")) == ["x"]
     state.close()
+
+
+def test_an_og_title_with_an_apostrophe_is_kept_whole(tmp_path):
+    (tmp_path / "page.html").write_text(
+        "<html><head><meta property=\"og:title\" content=\"Aoife O'Brien wins the autumn series\">"
+        "<title>Results</title></head><body><p>Aoife O'Brien won every race.</p></body></html>"
+    )
+    [item] = list(ingest_paths([tmp_path], 0))
+    assert item.title == "Aoife O'Brien wins the autumn series"
