@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import calendar
 import io
+import re
 import resource
 import signal
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ from services.poller import safexml
 from services.poller.feeds import Feed
 from shared.procs import die_with_parent
 from shared.schema import Article, content_id, hash_text
+
+# C0 and C1 control characters but tab, line feed and carriage return (feedparser's own
+# expectations keep those in titles; the cleaner folds them).
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 safexml.install()  # no entity expansion, bounded nesting (safexml.py says what it measured)
 
@@ -146,7 +151,7 @@ def parse_feed(
 
 def article_from_entry(feed: Feed, entry, fetched_at: float) -> Article | None:
     """One feedparser entry as a raw Article; None when it has neither title nor content."""
-    title = (entry.get("title") or "").strip()
+    title = plain_title(entry.get("title"))
     link = (entry.get("link") or "").strip() or None
     published = iso_utc(_first(entry, "published_parsed", "updated_parsed"))
     content, content_type = _content(entry)
@@ -164,6 +169,11 @@ def article_from_entry(feed: Feed, entry, fetched_at: float) -> Article | None:
         fetched_at=fetched_at,
         content_hash=hash_text(f"{title}\n{link or ''}\n{content}"),
     )
+
+
+def plain_title(title: str | None) -> str:
+    """The title without control characters (a bell, an escape, a vertical tab)."""
+    return CONTROL.sub("", title or "").strip()
 
 
 def _first(entry, *keys):

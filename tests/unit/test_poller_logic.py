@@ -253,3 +253,22 @@ def test_an_og_title_with_an_apostrophe_is_kept_whole(tmp_path):
     )
     [item] = list(ingest_paths([tmp_path], 0))
     assert item.title == "Aoife O'Brien wins the autumn series"
+
+
+def test_control_characters_leave_titles():
+    body = (b'<rss version="2.0"><channel><title>t</title><item><title>Harbour\x07 reopens\x0b after the'
+            b'\x1b storm</title><link>https://example.org/a</link></item></channel></rss>')
+    [entry] = parse_feed(Feed("x", "https://example.org/feed"), body, 0).entries
+    assert entry.title == "Harbour reopens after the storm"
+
+
+@pytest.mark.parametrize("body", [
+    b'<rss version="2.0"><channel><title>Quiet</title></channel></rss>',
+    b'<rss version="2.0"/>',
+    b'<feed xmlns="http://www.w3.org/2005/Atom"><title>Quiet</title></feed>',
+    b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">'
+    b'<channel rdf:about="https://example.org/"><title>Quiet</title></channel></rdf:RDF>',
+])
+def test_an_empty_but_valid_feed_is_zero_entries_not_an_error(body):
+    parsed = parse_feed(Feed("x", "https://example.org/feed"), body, 0, {"content-type": "application/xml"})
+    assert parsed.entries == [] and parsed.bozo is None
