@@ -17,7 +17,7 @@ from shared.logs import hold_back_client_repeats
 from shared.metrics import StageMetrics
 from shared.exits import EX_DATAERR, EX_TEMPFAIL
 from shared.pipeline.limit import DeadLetterLimit, DlqLimit
-from shared.pipeline.step import Origin, Transform, step
+from shared.pipeline.step import Origin, Transform, log_letter, step
 from shared.schema import Article, encode
 from shared import metric_names as names
 
@@ -216,9 +216,8 @@ async def _handle(event: faust.EventT, transform: Transform, send, metrics: Stag
     origin = Origin(msg.topic, msg.partition, msg.offset, event.key)
     outcome = step(metrics.stage, event.value, origin, transform, settings.max_message_bytes)
     if outcome.dead:
-        letter = outcome.letter
-        log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, letter.reason)
-        await _or_die(send(settings.dlq_topic, event.key, letter.encode()))
+        log_letter(outcome.letter)
+        await _or_die(send(settings.dlq_topic, event.key, outcome.letter.encode()))
         metrics.dead_lettered(outcome.kind)
         return True
     sent = []

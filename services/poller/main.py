@@ -75,14 +75,6 @@ class Poller:
     def parse_pool(self):
         return self.parsers.pool
 
-    # -- publishing ------------------------------------------------------------------------
-
-    async def publish(self, articles: Sequence[Article]) -> None:
-        await self.publisher.publish(articles)
-
-    def publish_blocking(self, articles: Sequence[Article]) -> None:
-        self.publisher.publish_blocking(articles)
-
     def ingest(self, paths: Sequence[str | Path]) -> int:
         """Publish every article in files and folders; explicit ingest always publishes."""
         published = 0
@@ -94,11 +86,11 @@ class Poller:
                 continue
             chunk.append(item)
             if len(chunk) >= PUBLISH_CHUNK:
-                self.publish_blocking(chunk)
+                self.publisher.publish_blocking(chunk)
                 published += len(chunk)
                 chunk = []
         if chunk:
-            self.publish_blocking(chunk)
+            self.publisher.publish_blocking(chunk)
             published += len(chunk)
         log.info("ingested %d articles", published)
         return published
@@ -111,11 +103,8 @@ class Poller:
             read_timeout_s=self.settings.fetch_timeout_s, max_connections=self.settings.fetch_concurrency,
         )
 
-    def gate(self, url: str):
-        return self.hosts.gate(url)
-
     async def _fetch(self, client: FeedClient, url: str, **kwargs) -> Fetched:
-        async with self.gate(url):
+        async with self.hosts.gate(url):
             started = time.perf_counter()
             try:
                 return await fetch(
@@ -204,7 +193,7 @@ class Poller:
                         feed.name, article.url, self.settings.max_article_bytes)
         sendable = entries.publishable
         if sendable:
-            await self.publish(sendable)
+            await self.publisher.publish(sendable)
         for article in entries.fresh:
             self.metrics.entries.labels(entries.status[article.id]).inc()
         self.metrics.entries.labels("unchanged").inc(len(entries.unchanged))
@@ -224,7 +213,7 @@ class Poller:
 
     async def _full_text(self, client: FeedClient, article: Article) -> Article:
         try:
-            async with self.gate(article.url):
+            async with self.hosts.gate(article.url):
                 full = await with_full_text(
                     client, article, total_timeout_s=self.settings.fetch_timeout_s,
                     max_bytes=self.settings.max_body_bytes,

@@ -22,7 +22,7 @@ from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.pipeline import topology
 from shared.pipeline.limit import DlqLimit
 from shared.pipeline.publish import CheckedPublisher
-from shared.pipeline.step import STORE, Origin, step
+from shared.pipeline.step import STORE, Origin, log_letter, step
 from shared.schema import Article, encode
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,10 @@ class StageWork:
         dead = 0
         to_store: list[Article] = []
         for record in records:
-            origin = Origin(record.topic, record.partition, record.offset, record.key)
-            outcome = step(self.stage, record.value, origin, self.transform, self.settings.max_message_bytes)
+            outcome = step(self.stage, record.value, Origin.of(record), self.transform, self.settings.max_message_bytes)
             if outcome.dead:
-                letter = outcome.letter
-                log.warning("dead-lettering %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset,
-                            letter.reason)
-                self.publisher.send(self.settings.dlq_topic, letter.key, letter.encode())
+                log_letter(outcome.letter)
+                self.publisher.send(self.settings.dlq_topic, outcome.letter.key, outcome.letter.encode())
                 dead += 1
             for topic, article in outcome.outputs:
                 if topic == STORE:

@@ -25,7 +25,7 @@ from shared.pipeline import topology
 from shared.exits import EX_DATAERR, EX_TEMPFAIL
 from shared.pipeline.limit import DeadLetterLimit, DlqLimit
 from shared.pipeline.publish import CheckedPublisher, DeliveryFailed
-from shared.pipeline.step import Origin, Outcome, step
+from shared.pipeline.step import Origin, Outcome, log_letter, step
 from shared.schema import Article
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ class Sink:
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for record in records:
             self.metrics.messages_in.inc()
-            origin = Origin(record.topic, record.partition, record.offset, record.key)
-            outcome = step(STAGE, record.value, origin, self.transform, self.settings.max_message_bytes)
+            outcome = step(STAGE, record.value, Origin.of(record), self.transform, self.settings.max_message_bytes)
             if outcome.dead:
                 self.dead_letter(outcome)
             articles.extend(article for _store, article in outcome.outputs)
@@ -181,9 +180,8 @@ class Sink:
         return result
 
     def dead_letter(self, outcome: Outcome) -> None:
-        letter = outcome.letter
-        log.warning("dead-lettering %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset, letter.reason)
-        self.letters.send(self.settings.dlq_topic, letter.key, letter.encode())
+        log_letter(outcome.letter)
+        self.letters.send(self.settings.dlq_topic, outcome.letter.key, outcome.letter.encode())
         self.metrics.dead_lettered(outcome.kind)
 
 

@@ -23,23 +23,25 @@ class DlqLimit:
     max_ratio: float = 0.5
     window: int = 1000
     consecutive: int = 0
-    recent: deque = field(default_factory=deque)
+    recent: deque = field(default_factory=deque)  # the last `window` outcomes, True for a letter
+    letters: int = 0  # how many of `recent` are letters, kept as they come and go
 
     def record(self, dead: bool) -> None:
         """Count one message; raise DeadLetterLimit once a limit is passed."""
         self.consecutive = self.consecutive + 1 if dead else 0
         self.recent.append(dead)
+        self.letters += dead
         if len(self.recent) > self.window:
-            self.recent.popleft()
+            self.letters -= self.recent.popleft()
         if self.max_consecutive and self.consecutive >= self.max_consecutive:
             raise DeadLetterLimit(
                 f"{self.consecutive} messages in a row dead-lettered (NEWSFLOW_DLQ_MAX_CONSECUTIVE="
                 f"{self.max_consecutive}); stopping rather than dead-lettering all traffic"
             )
-        letters = sum(self.recent)
-        if self.max_ratio < 1 and len(self.recent) >= self.window and letters / len(self.recent) > self.max_ratio:
+        seen = len(self.recent)
+        if self.max_ratio < 1 and seen >= self.window and self.letters / seen > self.max_ratio:
             raise DeadLetterLimit(
-                f"{letters} of the last {len(self.recent)} messages dead-lettered, over the ratio "
+                f"{self.letters} of the last {seen} messages dead-lettered, over the ratio "
                 f"{self.max_ratio:g} (NEWSFLOW_DLQ_MAX_RATIO); stopping rather than dead-lettering all traffic"
             )
 

@@ -39,6 +39,6 @@ def run_locally(settings, raw: list[bytes], stages: tuple[str, ...] = topology.S
                 run.letters.append(outcome.letter)
             for out_topic, article in outcome.outputs:
                 run.topics[out_topic].append(article)
-        following = [settings.topic(n) for n in declared.outputs[:1]]
-        values = [encode(a) for a in run.topics[following[0]]] if following else []
+        # the next stage reads what this one wrote to its first output topic
+        values = [encode(a) for a in run.topics[settings.topic(declared.outputs[0])]] if declared.outputs else []
     return run

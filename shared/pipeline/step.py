@@ -5,6 +5,7 @@ size limit, the schema checks and the letter's shape are the same wherever a rec
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from shared.schema import Article, BadMessage, DeadLetter, decode
 Outputs = Sequence[tuple[str, Article]]
 Transform = Callable[[Article], Outputs]
 STORE = "(store)"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,11 @@ class Origin:
     partition: int
     offset: int
     key: bytes | None = None
+
+    @classmethod
+    def of(cls, record) -> "Origin":
+        """Where a kafka-python ConsumerRecord was read."""
+        return cls(record.topic, record.partition, record.offset, record.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,11 @@ def step(stage: str, value: bytes | None, origin: Origin, transform: Transform, 
             partition=origin.partition, offset=origin.offset, key=origin.key,
         ).bounded(max_bytes)
         return Outcome(letter=letter, kind=kind)
+
+
+def log_letter(letter: DeadLetter) -> None:
+    """What every stage says when it dead-letters a message."""
+    log.warning("dead-lettering %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset, letter.reason)
 
 
 def keep_for_store(_settings=None, **_context) -> Transform:
