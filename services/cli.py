@@ -215,9 +215,11 @@ def explain(article_id, db_url, taxonomy_file) -> None:
 @click.option("--extraction", type=click.Path(exists=True, file_okay=False),
               help="ScrapingHub benchmark folder (default: ../shared/testdata/extraction/scrapinghub)")
 @click.option("--no-extraction", is_flag=True, help="Skip the HTML extraction benchmark")
+@click.option("--stories", "story_set", type=click.Path(exists=True, file_okay=False),
+              help="Same-event set (default: ../shared/testdata/stories/giveme5w1h-news-cluster)")
 @taxonomy_option
 @click.option("--details", is_flag=True, help="List every miss, even where the targets are met")
-def evaluate(set_file, seeds, extraction, no_extraction, taxonomy_file, details) -> None:
+def evaluate(set_file, seeds, extraction, no_extraction, story_set, taxonomy_file, details) -> None:
     """Measure cleaning, tagging, duplicates and stories against labelled data; exit 1 below target."""
     from services.evaluation import run as ev
     from services.evaluation.dataset import DatasetError, load_cases
@@ -239,6 +241,13 @@ def evaluate(set_file, seeds, extraction, no_extraction, taxonomy_file, details)
         sections.append(ev.evaluate_seeds(seeds_path, taxonomy))
     else:
         click.echo(f"seeds skipped: {seeds_path} not found", err=True)
+    stories_path = Path(story_set) if story_set else data / "testdata" / "stories" / "giveme5w1h-news-cluster"
+    if (stories_path / "data").is_dir():
+        from services.evaluation.stories import evaluate_stories
+
+        sections.append(evaluate_stories(stories_path, taxonomy))
+    else:
+        click.echo(f"stories skipped: no data/ in {stories_path}", err=True)
     bench = Path(extraction) if extraction else data / "testdata" / "extraction" / "scrapinghub"
     if no_extraction:
         pass

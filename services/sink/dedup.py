@@ -10,16 +10,13 @@ Method and thresholds:
   Jaccard similarity of the texts' 5-word shingles, estimated with a 60-value MinHash, is at least
   NEAR_THRESHOLD. Candidates come from LSH over BANDS bands of ROWS values each: two texts with a
   Jaccard of 0.5 meet in at least one band with probability 1-(1-0.5^3)^20 = 0.93, 0.6 gives 0.99.
-- same story (a rewrite: other sentences, the same people, places and rare words): the
-  similarity of the two texts' weighted word vectors is at least STORY_THRESHOLD, both with the
-  most similar candidate and with the first article of that candidate's story (ROOT_THRESHOLD),
-  so a story does not drift from link to link. A word weighs (1 + log tf) * idf^2, where idf is
-  how rare the word is in the language at large (wordfreq's Zipf scale: 7 - zipf, so "the"
-  weighs nothing and a surname a lot); the vector keeps the TOP_TERMS heaviest words. The
-  similarity is a cosine in which one word contributes at most TERM_CAP: two reports that share
-  one rare name (the same club, the same "hotline") are not one story unless they share several.
-  Candidates are stored articles within STORY_WINDOW_DAYS that share at least MIN_SHARED_KEYS
-  of the KEY_TERMS heaviest words.
+- the word vector stories are grouped by (services/sink/stories.py): a word weighs
+  (1 + log tf) * idf^2, where idf is how rare the word is in the language at large (wordfreq's
+  Zipf scale: 7 - zipf, so "the" weighs nothing and a surname a lot); a title word counts
+  TITLE_WEIGHT times; the vector keeps the TOP_TERMS heaviest words. The similarity is a cosine
+  in which one word contributes at most TERM_CAP: two reports that share one rare name (the
+  same club, the same "hotline") are not one story unless they share several. Articles are
+  compared when they share at least MIN_SHARED_KEYS of their KEY_TERMS heaviest words.
 """
 from __future__ import annotations
 
@@ -41,13 +38,11 @@ BANDS, ROWS = 20, 3
 NUM_PERM = BANDS * ROWS
 MINHASH_SEED = 20231113  # fixed forever: stored signatures must stay comparable with new ones
 NEAR_THRESHOLD = 0.5
-STORY_THRESHOLD = 0.36
-ROOT_THRESHOLD = 0.25
-TERM_CAP = 0.1
+TERM_CAP = 0.07
 TOP_TERMS = 60
-KEY_TERMS = 12
+KEY_TERMS = 30
+TITLE_WEIGHT = 2
 MIN_SHARED_KEYS = 2
-STORY_WINDOW_DAYS = 14
 MAX_IDF = 7.0  # a word wordfreq does not know (a rare name) weighs as much as the rarest it knows
 
 WORD = re.compile(r"[^\W_]+(?:['’][^\W\d_]+)*")
@@ -72,19 +67,18 @@ class Known:
 
     id: str
     root_id: str  # the original it duplicates, or itself
-    story_id: str
     minhash: tuple[int, ...]
     terms: dict[str, float]
-    story_terms: dict[str, float] | None = None  # the story's first article's, when it is another
+    day: int
 
 
 @dataclass(frozen=True)
 class Decision:
     duplicate_of: str | None
-    story_id: str
     kind: str  # "exact" | "near" (a duplicate) | "joined" (an existing story) | "new" (a story of its own)
     similarity: float
-    matched: str | None  # the article it was matched with
+    matched: str | None  # the original it duplicates
+    story_id: str | None = None  # set once the article's neighbourhood is grouped
 
 
 def words(text: str) -> list[str]:
@@ -159,7 +153,7 @@ def term_vector(tokens: list[str], language: str | None) -> dict[str, float]:
 def signature(title: str | None, text: str, language: str | None, day: int) -> Signature:
     body = words(text)
     values = minhash(body)
-    terms = term_vector(words(title or "") + body, language)
+    terms = term_vector(words(title or "") * TITLE_WEIGHT + body, language)
     return Signature(
         text_hash=text_hash(body),
         minhash=values,
@@ -182,29 +176,20 @@ def story_similarity(a: dict[str, float], b: dict[str, float]) -> float:
     return sum(min(TERM_CAP, w * b[t]) for t, w in a.items() if t in b)
 
 
-def decide(article_id: str, sig: Signature, exact: list[Known], near: list[Known], story: list[Known]) -> Decision:
-    """Where a new article belongs, given the candidates its signature found in the index.
+def decide(sig: Signature, exact: list[Known], near: list[Known]) -> Decision:
+    """Whether a new article duplicates one in the index, given the candidates its signature found.
 
     Candidates are ordered oldest first; on a tie the oldest wins, so the answer does not
-    depend on the order a database returned rows in.
+    depend on the order a database returned rows in. Its story is decided after, by grouping.
     """
     if exact:
         first = exact[0]
-        return Decision(first.root_id, first.story_id, "exact", 1.0, first.id)
+        return Decision(first.root_id, "exact", 1.0, first.id)
     best, best_sim = None, 0.0
     for known in near:
         sim = near_similarity(sig.minhash, known.minhash)
         if sim >= NEAR_THRESHOLD and sim > best_sim:
             best, best_sim = known, sim
     if best is not None:
-        return Decision(best.root_id, best.story_id, "near", round(best_sim, 4), best.id)
-    for known in story:
-        sim = story_similarity(sig.terms, known.terms)
-        if sim < STORY_THRESHOLD or sim <= best_sim:
-            continue
-        if known.story_terms is not None and story_similarity(sig.terms, known.story_terms) < ROOT_THRESHOLD:
-            continue
-        best, best_sim = known, sim
-    if best is not None:
-        return Decision(None, best.story_id, "joined", round(best_sim, 4), best.id)
-    return Decision(None, article_id, "new", 0.0, None)
+        return Decision(best.root_id, "near", round(best_sim, 4), best.id)
+    return Decision(None, "new", 0.0, None)

@@ -18,13 +18,17 @@ from datetime import datetime
 import orjson
 
 from services.sink.dialect import Dialect
-from services.sink.dedup import (
-    MIN_SHARED_KEYS, STORY_WINDOW_DAYS, Decision, Known, Signature, decide, signature,
-)
+from services.sink import stories
+from services.sink.dedup import MIN_SHARED_KEYS, Decision, Known, Signature, decide, signature, story_similarity
+from services.sink.stories import WINDOW_DAYS
 from shared.schema import Article
 
-STORY_CANDIDATES = 20
-KEY_POSTINGS = 100
+# Grouping is a function of the articles alone while these limits are not reached: a key word
+# with more than KEY_POSTINGS articles in the window, or an article with more than
+# STORY_CANDIDATES candidates, or a neighbourhood over MAX_NEIGHBOURHOOD articles.
+STORY_CANDIDATES = 100
+KEY_POSTINGS = 200
+MAX_NEIGHBOURHOOD = 2000
 BAND_CANDIDATES = 50
 
 
@@ -37,7 +41,8 @@ class DedupBatch:
     new: int = 0
     joined: int = 0
     decisions: dict[str, Decision] = field(default_factory=dict)
-    rows: tuple[list, list, list] = field(default_factory=lambda: ([], [], []))
+    rows: tuple[list, list, list, list] = field(default_factory=lambda: ([], [], [], []))
+    regrouped: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # stored article -> (was, is)
 
 
 def day_of(article: Article, stored_at: float) -> int:
@@ -70,6 +75,7 @@ TABLES = {
     "dedup_signatures": ("article_id", "seq", "text_hash", "minhash", "terms", "day", "root_id", "story_id"),
     "dedup_bands": ("band_key", "article_id"),
     "story_keys": ("term", "day", "article_id"),
+    "story_edges": ("article_id", "other_id", "sim"),
 }
 
 
@@ -86,15 +92,15 @@ class DedupIndex:
         return self.dialect.select_in(cur, query, values)
 
     def assign(self, cur, articles: list[Article], sigs: dict[str, Signature]) -> DedupBatch:
-        """Decide duplicate_of and story_id for `articles` (new to the index), in order, and index them."""
-        counts = DedupBatch()
+        """Decide duplicate_of and story_id for `articles` (new to the index), and index them."""
+        batch = DedupBatch()
         if not articles:
-            return counts
+            return batch
         by_hash, by_band, story_hits, known = self._candidates(cur, articles, sigs)
         cur.execute("SELECT COALESCE(MAX(seq), 0) FROM dedup_signatures")
         next_seq = int(cur.fetchone()[0]) + 1
         overlay = _BatchOverlay()
-        sig_rows, band_rows, key_rows = counts.rows
+        edges: dict[tuple[str, str], float] = {}
 
         def oldest_first(ids: list[str]) -> list[Known]:
             found = [known[i] for i in dict.fromkeys(ids) if i in known]
@@ -104,22 +110,76 @@ class DedupIndex:
             sig = sigs[a.id]
             exact = oldest_first(by_hash.get(sig.text_hash, [])[:1] + overlay.exact(sig))[:1]
             near = oldest_first([i for k in sig.bands for i in by_band.get(k, [])] + overlay.near(sig))
-            story = oldest_first(story_hits.get(a.id, []) + overlay.story(sig))
-            decision = decide(a.id, sig, exact, near, story)
-            counts.decisions[a.id] = decision
-            setattr(counts, decision.kind, getattr(counts, decision.kind) + 1)
-            root = decision.duplicate_of or a.id
-            story_of = None if decision.story_id == a.id else known[decision.matched][1].story_terms
-            if decision.story_id != a.id and story_of is None and decision.matched:
-                story_of = known[decision.matched][1].terms  # the match is the story's first article
-            known[a.id] = (next_seq, Known(a.id, root, decision.story_id, sig.minhash, sig.terms, story_of))
+            batch.decisions[a.id] = decision = decide(sig, exact, near)
+            for other in oldest_first(story_hits.get(a.id, []) + overlay.story(sig)):
+                sim = round(story_similarity(sig.terms, other.terms), 5)
+                if sim >= stories.EDGE_FLOOR:
+                    edges[(a.id, other.id)] = sim
+            if decision.matched:  # a copy is compared with its original whatever their dates
+                original = known[decision.matched][1]
+                edges[(a.id, original.id)] = round(story_similarity(sig.terms, original.terms), 5)
+            known[a.id] = (next_seq, Known(a.id, decision.duplicate_of or a.id, sig.minhash, sig.terms, sig.day))
             overlay.add(a.id, sig)
-            sig_rows.append((a.id, next_seq, sig.text_hash, _encode_minhash(sig.minhash),
-                             orjson.dumps(sig.terms).decode(), sig.day, root, decision.story_id))
+            next_seq += 1
+        self._group(cur, batch, {a.id: sigs[a.id].day for a in articles}, edges)
+        self._index_rows(batch, articles, sigs, known, edges)
+        return batch
+
+    def _group(self, cur, batch: DedupBatch, days: dict[str, int], edges: dict[tuple[str, str], float]) -> None:
+        """Group the neighbourhood of the new articles again; stored articles that change story
+        are noted in `batch.regrouped` (and updated by `write`)."""
+        days, edges, stored_story = self._neighbourhood(cur, days, edges)
+        story_of = stories.group(days, edges)
+        sizes = Counter(story_of.values())
+        for article_id, decision in batch.decisions.items():
+            story = story_of[article_id]
+            kind = decision.kind if decision.duplicate_of else ("joined" if sizes[story] > 1 else "new")
+            batch.decisions[article_id] = dataclasses.replace(decision, story_id=story, kind=kind)
+            setattr(batch, kind, getattr(batch, kind) + 1)
+        batch.regrouped = {
+            i: (was, story_of[i]) for i, was in stored_story.items() if story_of.get(i, was) != was
+        }
+
+    def _neighbourhood(self, cur, days: dict[str, int], edges: dict[tuple[str, str], float]):
+        """Everything edges of at least LINK_THRESHOLD reach from the new articles (up to
+        MAX_NEIGHBOURHOOD articles), with every edge among them and their stored stories."""
+        days, edges = dict(days), dict(edges)
+        stored_story: dict[str, str | None] = {}
+        linked = defaultdict(set)
+        for (a, b), sim in edges.items():
+            if sim >= stories.LINK_THRESHOLD:
+                linked[a].add(b)
+                linked[b].add(a)
+        frontier = {b for a in days for b in linked[a]} - set(days)
+        while frontier and len(days) < MAX_NEIGHBOURHOOD:
+            level = sorted(frontier)[:MAX_NEIGHBOURHOOD - len(days)]
+            for article_id, day, story_id in self._in(
+                cur, "SELECT article_id, day, story_id FROM dedup_signatures WHERE article_id IN ({marks})", level,
+            ):
+                days[article_id], stored_story[article_id] = day, story_id
+            for article_id, other_id, sim in self._in(
+                cur, "SELECT article_id, other_id, sim FROM story_edges WHERE article_id IN ({marks})", level,
+            ):
+                edges[(article_id, other_id)] = sim
+                if sim >= stories.LINK_THRESHOLD:
+                    linked[article_id].add(other_id)
+            frontier = {b for a in level for b in linked[a]} - set(days)
+        return days, edges, stored_story
+
+    def _index_rows(self, batch: DedupBatch, articles: list[Article], sigs: dict[str, Signature],
+                    known: dict, edges: dict[tuple[str, str], float]) -> None:
+        sig_rows, band_rows, key_rows, edge_rows = batch.rows
+        for a in articles:
+            sig, decision = sigs[a.id], batch.decisions[a.id]
+            sig_rows.append((a.id, known[a.id][0], sig.text_hash, _encode_minhash(sig.minhash),
+                             orjson.dumps(sig.terms).decode(), sig.day, decision.duplicate_of or a.id,
+                             decision.story_id))
             band_rows.extend((k, a.id) for k in dict.fromkeys(sig.bands))
             key_rows.extend((t, sig.day, a.id) for t in sig.keys)
-            next_seq += 1
-        return counts
+        new = {a.id for a in articles}
+        for (a, b), sim in edges.items():
+            if a in new:  # an edge between two new articles was found once, by the later one
+                edge_rows.extend([(a, b, sim), (b, a, sim)])
 
     def _candidates(self, cur, articles: list[Article], sigs: dict[str, Signature]):
         """What the index already holds that `articles` may match: by exact text hash, by
@@ -137,7 +197,7 @@ class DedupIndex:
         ):
             if len(by_band[band_key]) < BAND_CANDIDATES:  # a band shared by thousands says little
                 by_band[band_key].append(article_id)
-        looking = [a.id for a in articles if sigs[a.id].text_hash not in by_hash and len(sigs[a.id].keys) >= MIN_SHARED_KEYS]
+        looking = [a.id for a in articles if len(sigs[a.id].keys) >= MIN_SHARED_KEYS]
         if self.dialect.arrays:
             story_hits = self._story_candidates_lateral(cur, {i: sigs[i] for i in looking})
         else:
@@ -145,20 +205,11 @@ class DedupIndex:
         wanted = {i for ids in by_hash.values() for i in ids[:1]}
         wanted |= {i for ids in by_band.values() for i in ids} | {i for ids in story_hits.values() for i in ids}
         known: dict[str, tuple[int, Known]] = {}
-        for article_id, seq, root_id, story_id, minhash, terms in self._in(
-            cur, "SELECT article_id, seq, root_id, story_id, minhash, terms FROM dedup_signatures "
+        for article_id, seq, root_id, minhash, terms, day in self._in(
+            cur, "SELECT article_id, seq, root_id, minhash, terms, day FROM dedup_signatures "
             "WHERE article_id IN ({marks})", list(wanted),
         ):
-            known[article_id] = (seq, Known(article_id, root_id, story_id, _decode_minhash(minhash), orjson.loads(terms)))
-        story_terms: dict[str, dict] = {i: k.terms for i, (_, k) in known.items()}
-        for article_id, terms in self._in(
-            cur, "SELECT article_id, terms FROM dedup_signatures WHERE article_id IN ({marks})",
-            [k.story_id for _, k in known.values() if k.story_id not in story_terms],
-        ):
-            story_terms[article_id] = orjson.loads(terms)
-        for article_id, (seq, k) in known.items():
-            if k.story_id != article_id:
-                known[article_id] = (seq, dataclasses.replace(k, story_terms=story_terms.get(k.story_id)))
+            known[article_id] = (seq, Known(article_id, root_id, _decode_minhash(minhash), orjson.loads(terms), day))
         return by_hash, by_band, story_hits, known
 
     def _story_candidates(self, cur, sig: Signature) -> list[str]:
@@ -167,7 +218,7 @@ class DedupIndex:
         Each key's postings are read newest first and at most KEY_POSTINGS of them, so a word in
         every article of the week costs a bounded index range scan, not a scan of the week.
         """
-        lo, hi = sig.day - STORY_WINDOW_DAYS, sig.day + STORY_WINDOW_DAYS
+        lo, hi = sig.day - WINDOW_DAYS, sig.day + WINDOW_DAYS
         one = (f"SELECT * FROM (SELECT article_id, day FROM story_keys WHERE term = {self.ph} "
                f"AND day BETWEEN {self.ph} AND {self.ph} ORDER BY day DESC LIMIT {KEY_POSTINGS}) AS k")
         query = " UNION ALL ".join(f"{one}{i}" for i in range(len(sig.keys)))
@@ -177,7 +228,7 @@ class DedupIndex:
     def _story_candidates_lateral(self, cur, sigs: dict[str, Signature]) -> dict[str, list[str]]:
         """The same lookups as _story_candidates, for every article in one statement (PostgreSQL)."""
         postings: dict[str, list[tuple[str, int]]] = {i: [] for i in sigs}
-        rows = [(i, key, sig.day - STORY_WINDOW_DAYS, sig.day + STORY_WINDOW_DAYS) for i, sig in sigs.items() for key in sig.keys]
+        rows = [(i, key, sig.day - WINDOW_DAYS, sig.day + WINDOW_DAYS) for i, sig in sigs.items() for key in sig.keys]
         if rows:
             cur.execute(
                 "SELECT q.aid, k.article_id, k.day "
@@ -190,11 +241,24 @@ class DedupIndex:
                 postings[aid].append((article_id, day))
         return {i: _most_shared(p) for i, p in postings.items()}
 
-    def write(self, cur, batch: DedupBatch) -> None:
-        """Index the articles of `batch`; called after their rows are in `articles`."""
-        for table, rows in zip(("dedup_signatures", "dedup_bands", "story_keys"), batch.rows):
+    def write(self, cur, batch: DedupBatch, stored_at: float) -> None:
+        """Index the articles of `batch` and move stored ones to their new stories; called after
+        the batch's rows are in `articles`."""
+        for table, rows in zip(("dedup_signatures", "dedup_bands", "story_keys", "story_edges"), batch.rows):
             if rows:
                 self.dialect.insert_rows(cur, table, TABLES[table], rows)
+        moves = [(story, article_id) for article_id, (_, story) in sorted(batch.regrouped.items())]
+        if moves:
+            cur.executemany(f"UPDATE dedup_signatures SET story_id = {self.ph} WHERE article_id = {self.ph}", moves)
+            cur.executemany(f"UPDATE articles SET story_id = {self.ph} WHERE id = {self.ph}", moves)
+        current = {d.story_id for d in batch.decisions.values()} | {story for _, story in moves}
+        cur.executemany(
+            f"INSERT INTO stories (story_id, first_article_id, created_at) VALUES ({self.ph}, {self.ph}, {self.ph}) "
+            "ON CONFLICT (story_id) DO NOTHING", [(story, story, stored_at) for story in sorted(current)])
+        emptied = sorted({was for was, _ in batch.regrouped.values() if was} - current)
+        cur.executemany(
+            f"DELETE FROM stories WHERE story_id = {self.ph} AND NOT EXISTS "
+            f"(SELECT 1 FROM articles WHERE story_id = {self.ph})", [(story, story) for story in emptied])
 
 
 class _BatchOverlay:
@@ -222,7 +286,7 @@ class _BatchOverlay:
         return _most_shared([
             (article_id, day)
             for key in sig.keys for article_id, day in self.by_key.get(key, ())[-KEY_POSTINGS:]
-            if abs(day - sig.day) <= STORY_WINDOW_DAYS
+            if abs(day - sig.day) <= WINDOW_DAYS
         ])
 
 

@@ -148,6 +148,21 @@ MIGRATIONS: list[tuple[int, Statements]] = [
             "postgresql": [],
         },
     ),
+    (
+        5,
+        # Stories by average link (services/sink/stories.py): the similarity of every compared
+        # pair over EDGE_FLOOR, one row each way so that an article's edges are one range scan.
+        # Stories decided before this migration keep their ids; new articles are grouped anew.
+        [
+            """CREATE TABLE story_edges (
+                article_id TEXT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+                other_id TEXT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+                sim DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (article_id, other_id)
+            )""",
+            "CREATE INDEX dedup_signatures_by_story ON dedup_signatures (story_id)",
+        ],
+    ),
 ]
 
 

@@ -45,10 +45,6 @@ class SqlStore:
         )
         self.update_article = self._sql(f"UPDATE articles SET {SETS} WHERE id = ?")
         self.insert_tag = self._sql("INSERT INTO article_tags (article_id, tag, score, evidence) VALUES (?, ?, ?, ?)")
-        self.insert_story = self._sql(
-            "INSERT INTO stories (story_id, first_article_id, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (story_id) DO NOTHING"
-        )
 
     def _sql(self, query: str) -> str:
         return self.dialect.sql(query)
@@ -95,16 +91,13 @@ class SqlStore:
                 for a in rows
             ]
             self._write_articles(cur, [_row(a, stored_at) for a in rows], existing)
-            self.dedup.write(cur, decided)
+            self.dedup.write(cur, decided, stored_at)
             for chunk in _chunks(ids, 500):
                 marks = ", ".join([self.ph] * len(chunk))
                 cur.execute(f"DELETE FROM article_tags WHERE article_id IN ({marks})", chunk)
             tags = [(a.id, t.name, t.score, orjson.dumps(t.evidence).decode()) for a in rows for t in a.tags]
             if tags:
                 cur.executemany(self.insert_tag, tags)
-            stories = [(a.story_id, a.id, stored_at) for a in rows if a.story_id]
-            if stories:  # the first article stored under a story id stays its first
-                cur.executemany(self.insert_story, stories)
             conn.commit()
         except BaseException:
             if not getattr(conn, "broken", False):  # a lost connection has nothing to roll back

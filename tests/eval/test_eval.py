@@ -2,6 +2,8 @@
 stories fall below their targets on our set, the seeds or the extraction benchmark."""
 from __future__ import annotations
 
+import ast
+import json
 import os
 
 import pytest
@@ -12,6 +14,7 @@ from shared.config import Settings
 from tests.conftest import SEEDS, TESTDATA, newsflow
 
 SET = os.path.join(os.path.dirname(__file__), "articles.yaml")
+STORIES = TESTDATA / "stories" / "giveme5w1h-news-cluster"
 
 
 def _env():
@@ -26,6 +29,28 @@ def test_eval_meets_every_target():
     assert "every target met" in done.stdout
     for section in ("== tags on our set", "== boilerplate", "== duplicates and stories", "== seeds", "== HTML extraction"):
         assert f"{section}" in done.stdout
+    if STORIES.is_dir():
+        assert "== stories on giveme5w1h-news-cluster (383 articles, 69 events, pairwise): ok" in done.stdout
+
+
+def test_eval_fails_when_stories_fall_below_target(tmp_path):
+    """Six reports of two events, all labelled one event: the stories found miss most labelled pairs."""
+    if not STORIES.is_dir():
+        pytest.skip(f"the same-event story set is not here: {STORIES}")
+    by_event: dict[str, list] = {}
+    for path in sorted((STORIES / "data").glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        cluster = record["newsCluster"]
+        cluster = ast.literal_eval(cluster) if isinstance(cluster, str) else cluster
+        by_event.setdefault(cluster["EventId"], []).append(record)
+    picked = [r for group in sorted(by_event.values(), key=len, reverse=True)[:2] for r in group[:3]]
+    (tmp_path / "data").mkdir()
+    for n, record in enumerate(picked):
+        record["newsCluster"] = {"EventId": 1, "Event": "one label for two events"}
+        (tmp_path / "data" / f"{n}.json").write_text(json.dumps(record), encoding="utf-8")
+    done = newsflow("eval", "--no-extraction", "--stories", str(tmp_path), env=_env())
+    assert done.returncode == 1, done.stdout
+    assert "✗ story pairs F1" in done.stdout and "BELOW TARGET: stories on" in done.stderr
 
 
 def test_eval_fails_below_target(tmp_path):

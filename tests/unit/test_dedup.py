@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from services.sink import dedup
+from services.sink import dedup, stories
 from services.sink.store import open_store
 from shared.schema import Article
 
@@ -52,24 +52,23 @@ def test_near_copy_is_near_and_rewrite_is_only_the_same_story():
     other = dedup.signature(None, ORCHARD, "en", 0)
     assert dedup.near_similarity(original.minhash, copy.minhash) >= dedup.NEAR_THRESHOLD
     assert dedup.near_similarity(original.minhash, rewrite.minhash) < 0.1
-    assert dedup.story_similarity(original.terms, rewrite.terms) >= dedup.STORY_THRESHOLD
-    assert dedup.story_similarity(original.terms, other.terms) < 0.1
+    assert dedup.story_similarity(original.terms, rewrite.terms) >= stories.PAIR_THRESHOLD
+    assert dedup.story_similarity(original.terms, other.terms) < stories.LINK_THRESHOLD
 
 
-def test_decide_prefers_exact_then_near_then_story():
+def test_decide_prefers_exact_then_near():
     sig = dedup.signature(None, HARBOUR, "en", 0)
-    same = dedup.Known("old", "root", "story-1", sig.minhash, sig.terms)
-    assert dedup.decide("new", sig, [same], [], []) == dedup.Decision("root", "story-1", "exact", 1.0, "old")
-    assert dedup.decide("new", sig, [], [same], []).kind == "near"
-    assert dedup.decide("new", sig, [], [], [same]).story_id == "story-1"
-    assert dedup.decide("new", sig, [], [], []) == dedup.Decision(None, "new", "new", 0.0, None)
+    same = dedup.Known("old", "root", sig.minhash, sig.terms, 0)
+    assert dedup.decide(sig, [same], []) == dedup.Decision("root", "exact", 1.0, "old")
+    assert dedup.decide(sig, [], [same]).kind == "near"
+    assert dedup.decide(sig, [], []) == dedup.Decision(None, "new", 0.0, None)
 
 
 def test_on_a_tie_the_oldest_candidate_wins():
     sig = dedup.signature(None, HARBOUR, "en", 0)
-    older = dedup.Known("older", "older", "s-old", sig.minhash, sig.terms)
-    newer = dedup.Known("newer", "newer", "s-new", sig.minhash, sig.terms)
-    assert dedup.decide("x", sig, [], [older, newer], []).duplicate_of == "older"
+    older = dedup.Known("older", "older", sig.minhash, sig.terms, 0)
+    newer = dedup.Known("newer", "newer", sig.minhash, sig.terms, 0)
+    assert dedup.decide(sig, [], [older, newer]).duplicate_of == "older"
 
 
 @pytest.fixture
@@ -116,7 +115,7 @@ def test_a_stored_article_keeps_its_assignment_when_replayed(store_url):
 
 def test_stories_only_join_within_the_window(store):
     store.upsert([art(1, HARBOUR, published="2024-03-01T00:00:00+00:00")])
-    later = dedup.STORY_WINDOW_DAYS + 5
+    later = stories.WINDOW_DAYS + 5
     store.upsert([art(2, HARBOUR_REWRITE, published=f"2024-04-{later - 24:02d}T00:00:00+00:00")])
     assert _assignments(store)["a2"] == (None, "a2")
 
@@ -165,7 +164,8 @@ def test_two_sink_workers_at_once_agree_on_one_original(store_url):
     store.close()
     originals = [i for i, (dup, _) in rows.items() if dup is None]
     assert len(rows) == 20 and len(originals) == 1
-    assert all(dup == originals[0] and story == originals[0] for i, (dup, story) in rows.items() if i != originals[0])
+    assert all(dup == originals[0] for i, (dup, _) in rows.items() if i != originals[0])
+    assert {story for _, story in rows.values()} == {min(rows)}  # one story, named by its earliest article
 
 
 def test_story_candidates_rank_by_keys_shared_then_newest_then_id():
