@@ -151,9 +151,10 @@ def topics() -> None:
 @click.option("--source", help="Only articles from this source (a feed's name; `file` for ingested files)")
 @click.option("--since", help="Published (or, undated, stored) at or after: 2024-05-01, 2024-05-01T12:00, 36h, 7d")
 @click.option("--until", help="Published (or stored) before; a bare date includes that whole day")
+@click.option("--story", help="Only the articles of this story (an id from `newsflow stories`)")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line")
-def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
+def articles(db_url, query, tag, source, since, until, story, limit, as_json) -> None:
     """List stored articles, newest first; with --query, best match first."""
     import time
 
@@ -172,7 +173,7 @@ def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
     store = open_store_or_fail(settings.database_url)
     try:
         rows = store.list_articles(
-            tag=tag, query=query, since=since_ts, until=until_ts, source=source, limit=limit
+            tag=tag, query=query, since=since_ts, until=until_ts, source=source, story=story, limit=limit
         )
     finally:
         store.close()
@@ -186,6 +187,50 @@ def articles(db_url, query, tag, source, since, until, limit, as_json) -> None:
             out.write(f"{when}  {tags:<24}  {row.title or '(no title)'}  [{row.source}]\n")
     if not as_json:
         out.write(f"{len(rows)} article(s)\n")
+
+
+@cli.command()
+@db_option
+@click.option("--since", help="Stories with an article published (or stored) since: 2024-05-01, 36h, 7d")
+@click.option("--tag", help="Only stories with an article carrying this tag")
+@click.option("--min-size", type=click.IntRange(min=1), default=1, show_default=True, help="At least this many articles")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many stories")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per story and line")
+def stories(db_url, since, tag, min_size, limit, as_json) -> None:
+    """List stories (one event's reports from every outlet), the latest first."""
+    import time
+
+    from shared.times import parse_when
+
+    settings = settings_for("stories", db_url=db_url)
+    try:
+        since_ts = parse_when(since, time.time()) if since else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    store = open_store_or_fail(settings.database_url)
+    try:
+        found = store.list_stories(since=since_ts, tag=tag, min_size=min_size, limit=limit)
+    finally:
+        store.close()
+    out = sys.stdout
+    for story in found:
+        if as_json:
+            out.write(orjson.dumps(story.to_json()).decode() + "\n")
+            continue
+        span = f"{_day(story.first_at)} – {_day(story.last_at)}" if _day(story.first_at) != _day(story.last_at) else _day(story.first_at)
+        out.write(f"{story.story_id}  {story.size} article(s), {len(story.outlets)} outlet(s), {span}\n")
+        out.write(f"    outlets: {', '.join(story.outlets)}\n")
+        for m in story.articles:
+            copy = f"  (copy of {m.duplicate_of})" if m.duplicate_of else ""
+            out.write(f"    {(m.published_at or '')[:10]:<10}  {m.source[:24]:<24}  {m.title or '(no title)'}{copy}\n")
+    if not as_json:
+        out.write(f"{len(found)} stor{'y' if len(found) == 1 else 'ies'}\n")
+
+
+def _day(epoch: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%d")
 
 
 @cli.command()

@@ -56,3 +56,32 @@ class StoredArticle:
             tags=[Tag(d["name"], d["score"], d["evidence"]) for d in self.tag_details],
             taxonomy_version=self.taxonomy_version, duplicate_of=self.duplicate_of, story_id=self.story_id,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    id: str
+    title: str | None
+    source: str
+    published_at: str | None
+    duplicate_of: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StorySummary:
+    """One story as `newsflow stories` shows it: its articles earliest first, the sources
+    (outlets) that reported it, most reports first, and the time span they cover."""
+
+    story_id: str
+    size: int
+    first_at: float  # publication time, else storing time, epoch seconds
+    last_at: float
+    outlets: tuple[str, ...]
+    articles: tuple[StoryMember, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "story_id": self.story_id, "size": self.size, "first_at": self.first_at, "last_at": self.last_at,
+            "outlets": list(self.outlets),
+            "articles": [{name: getattr(m, name) for name in m.__dataclass_fields__} for m in self.articles],
+        }

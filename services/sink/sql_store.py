@@ -15,7 +15,8 @@ from services.sink.dialect import NEWEST_FIRST, POSTGRES, SQLITE, Dialect
 from services.sink.migrations import MIGRATIONS, statements_for
 from services.sink.search import parse_query
 from shared.times import iso_to_epoch
-from services.sink.results import StoredArticle, UpsertResult
+from services.sink.results import StoredArticle, StorySummary, UpsertResult
+from services.sink.story_listing import list_stories
 from shared.schema import Article
 
 COLUMNS = (
@@ -141,6 +142,7 @@ class SqlStore:
         since: float | None = None,
         until: float | None = None,
         source: str | None = None,
+        story: str | None = None,
         limit: int | None = None,
     ) -> list[StoredArticle]:
         """Articles newest first (by publication, else storing time); with `query`, best match first.
@@ -157,6 +159,9 @@ class SqlStore:
         if source:
             where.append("articles.source = ?")
             params.append(source)
+        if story:
+            where.append("articles.story_id = ?")
+            params.append(story)
         if since is not None:
             where.append(f"{WHEN} >= ?")
             params.append(float(since))
@@ -171,6 +176,10 @@ class SqlStore:
             sql += " LIMIT ?"
             params.append(int(limit))
         return self._stored(self._query(sql, params))
+
+    def list_stories(self, *, since: float | None = None, tag: str | None = None, min_size: int = 1,
+                     limit: int | None = None) -> list[StorySummary]:
+        return list_stories(self._query, since=since, tag=tag, min_size=min_size, limit=limit)
 
     def get_article(self, article_id: str) -> StoredArticle | None:
         rows = self._query(f"SELECT {', '.join(COLUMNS)} FROM articles WHERE id = ?", [article_id])

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from services.sink.results import StoredArticle, UpsertResult
+from services.sink.results import StoredArticle, StorySummary, UpsertResult
 from shared.schema import Article
 
-__all__ = ["Store", "StoredArticle", "UpsertResult", "open_store"]
+__all__ = ["Store", "StoredArticle", "StorySummary", "UpsertResult", "open_store"]
 
 
 class Store(Protocol):
@@ -25,8 +25,12 @@ class Store(Protocol):
         since: float | None = None,
         until: float | None = None,
         source: str | None = None,
+        story: str | None = None,
         limit: int | None = None,
     ) -> list[StoredArticle]: ...
+    def list_stories(
+        self, *, since: float | None = None, tag: str | None = None, min_size: int = 1, limit: int | None = None,
+    ) -> list[StorySummary]: ...
     def get_article(self, article_id: str) -> StoredArticle | None: ...
     def count(self) -> int: ...
     def tag_counts(self) -> dict[str, int]: ...
