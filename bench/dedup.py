@@ -3,8 +3,9 @@
 Articles are generated here: 250 words drawn with a Zipf law from wordfreq's 20,000 commonest
 English words, plus a few made-up names per story; 10% are exact copies of an earlier article,
 10% near copies (a few words changed and a credit line), 10% rewrites (the same names, other
-words). Measured: the pure signature per article, and the whole Store.upsert per article in
-batches of the sink's size, on SQLite (and PostgreSQL with --db), against the same upsert of
+words). Measured: the pure signature per article, the story work alone (for the first 1,000
+articles stored and the last 5,000, so its growth with the index shows), and the whole
+Store.upsert per article in batches of the sink's size, on SQLite (and PostgreSQL with --db), against the same upsert of
 articles that were already stored (no decision, the replay path).
 
     .venv/bin/python -m bench.dedup [--articles 20000] [--db URL]
@@ -63,13 +64,18 @@ def run(args=None) -> dict:
     signature_ms = (time.perf_counter() - started) / 2000 * 1000
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(getattr(args, "db", None) or f"sqlite:///{tmp}/bench.db")
-        totals = {"exact": 0, "near": 0, "joined": 0, "new": 0}
+        totals = {"exact": 0, "near": 0, "joined": 0, "new": 0, "formed": 0}
+        story_s = {"first": 0.0, "last": 0.0}  # the first 1,000 articles stored, the last 5,000
         started = time.perf_counter()
         for i in range(0, n, BATCH):
             r = store.upsert(articles[i:i + BATCH])
             for kind, value in (("exact", r.exact_duplicates), ("near", r.near_duplicates),
-                                ("joined", r.stories_joined), ("new", r.stories_new)):
+                                ("joined", r.stories_joined), ("new", r.stories_new), ("formed", r.stories_formed)):
                 totals[kind] += value
+            if i < 1000:
+                story_s["first"] += r.story_seconds
+            if i >= n - 5000:
+                story_s["last"] += r.story_seconds
         upsert_ms = (time.perf_counter() - started) / n * 1000
         started = time.perf_counter()
         for i in range(0, min(n, 5000), BATCH):
@@ -81,6 +87,9 @@ def run(args=None) -> dict:
         "dedup_signature_ms_per_article": round(signature_ms, 3),
         "dedup_upsert_ms_per_article": round(upsert_ms, 3),
         "dedup_replay_upsert_ms_per_article": round(replay_ms, 3),
+        # the story work alone (candidates, similarities, grouping, their rows), per article
+        "story_ms_per_article_first_1000": round(story_s["first"] / min(n, 1000) * 1000, 3),
+        "story_ms_per_article_last_5000": round(story_s["last"] / min(n, 5000) * 1000, 3),
         "dedup_found": totals,
     }
 

@@ -95,6 +95,8 @@ ROWS: list[tuple[str, list[Panel]]] = [
               [(f"sum(rate({names.SINK_DUPLICATES}{RATE})) * 3600", "duplicates")], "suffix: /h"),
         Panel("Stories", "Articles that started a new story or joined one, per hour.",
               [(f"{per_s(names.SINK_STORIES, 'kind')} * 3600", "{{kind}}")], "suffix: /h"),
+        Panel("Stories formed", "Stories that came to hold two or more reports of one event, per hour.",
+              [(f"sum(rate({names.SINK_STORIES_FORMED}{RATE})) * 3600", "stories formed")], "suffix: /h"),
     ]),
     ("Sink", [
         Panel("Database write time", "Seconds per transaction (one batch).",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import time
 from collections import Counter, defaultdict
 from operator import itemgetter
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class DedupBatch:
     near: int = 0
     new: int = 0
     joined: int = 0
+    formed: int = 0  # stories of two or more articles that no stored story of two or more became
+    story_seconds: float = 0.0  # time spent on stories: candidates, similarities, grouping, writes
     decisions: dict[str, Decision] = field(default_factory=dict)
     rows: tuple[list, list, list, list] = field(default_factory=lambda: ([], [], [], []))
     regrouped: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # stored article -> (was, is)
@@ -96,7 +99,7 @@ class DedupIndex:
         batch = DedupBatch()
         if not articles:
             return batch
-        by_hash, by_band, story_hits, known = self._candidates(cur, articles, sigs)
+        by_hash, by_band, story_hits, known = self._candidates(cur, articles, sigs, batch)
         cur.execute("SELECT COALESCE(MAX(seq), 0) FROM dedup_signatures")
         next_seq = int(cur.fetchone()[0]) + 1
         overlay = _BatchOverlay()
@@ -111,6 +114,7 @@ class DedupIndex:
             exact = oldest_first(by_hash.get(sig.text_hash, [])[:1] + overlay.exact(sig))[:1]
             near = oldest_first([i for k in sig.bands for i in by_band.get(k, [])] + overlay.near(sig))
             batch.decisions[a.id] = decision = decide(sig, exact, near)
+            started = time.perf_counter()
             for other in oldest_first(story_hits.get(a.id, []) + overlay.story(sig)):
                 sim = round(story_similarity(sig.terms, other.terms), 5)
                 if sim >= stories.EDGE_FLOOR:
@@ -118,10 +122,13 @@ class DedupIndex:
             if decision.matched:  # a copy is compared with its original whatever their dates
                 original = known[decision.matched][1]
                 edges[(a.id, original.id)] = round(story_similarity(sig.terms, original.terms), 5)
+            batch.story_seconds += time.perf_counter() - started
             known[a.id] = (next_seq, Known(a.id, decision.duplicate_of or a.id, sig.minhash, sig.terms, sig.day))
             overlay.add(a.id, sig)
             next_seq += 1
+        started = time.perf_counter()
         self._group(cur, batch, {a.id: sigs[a.id].day for a in articles}, edges)
+        batch.story_seconds += time.perf_counter() - started
         self._index_rows(batch, articles, sigs, known, edges)
         return batch
 
@@ -130,15 +137,22 @@ class DedupIndex:
         are noted in `batch.regrouped` (and updated by `write`)."""
         days, edges, stored_story = self._neighbourhood(cur, days, edges)
         story_of = stories.group(days, edges)
-        sizes = Counter(story_of.values())
         for article_id, decision in batch.decisions.items():
             story = story_of[article_id]
-            kind = decision.kind if decision.duplicate_of else ("joined" if sizes[story] > 1 else "new")
+            kind = decision.kind if decision.duplicate_of else ("new" if story == article_id else "joined")
             batch.decisions[article_id] = dataclasses.replace(decision, story_id=story, kind=kind)
             setattr(batch, kind, getattr(batch, kind) + 1)
         batch.regrouped = {
             i: (was, story_of[i]) for i, was in stored_story.items() if story_of.get(i, was) != was
         }
+        stored_sizes = Counter(stored_story.values())
+        members: dict[str, list[str]] = defaultdict(list)
+        for article_id, story in story_of.items():
+            members[story].append(article_id)
+        batch.formed = sum(
+            1 for group in members.values()
+            if len(group) > 1 and all(stored_sizes[stored_story[m]] == 1 for m in group if m in stored_story)
+        )
 
     def _neighbourhood(self, cur, days: dict[str, int], edges: dict[tuple[str, str], float]):
         """Everything edges of at least LINK_THRESHOLD reach from the new articles (up to
@@ -181,7 +195,7 @@ class DedupIndex:
             if a in new:  # an edge between two new articles was found once, by the later one
                 edge_rows.extend([(a, b, sim), (b, a, sim)])
 
-    def _candidates(self, cur, articles: list[Article], sigs: dict[str, Signature]):
+    def _candidates(self, cur, articles: list[Article], sigs: dict[str, Signature], batch: DedupBatch):
         """What the index already holds that `articles` may match: by exact text hash, by
         MinHash band, story candidates, and each candidate's signature (with its story's terms)."""
         by_hash: dict[str, list[str]] = defaultdict(list)
@@ -197,11 +211,13 @@ class DedupIndex:
         ):
             if len(by_band[band_key]) < BAND_CANDIDATES:  # a band shared by thousands says little
                 by_band[band_key].append(article_id)
+        started = time.perf_counter()
         looking = [a.id for a in articles if len(sigs[a.id].keys) >= MIN_SHARED_KEYS]
         if self.dialect.arrays:
             story_hits = self._story_candidates_lateral(cur, {i: sigs[i] for i in looking})
         else:
             story_hits = {i: self._story_candidates(cur, sigs[i]) for i in looking}
+        batch.story_seconds += time.perf_counter() - started
         wanted = {i for ids in by_hash.values() for i in ids[:1]}
         wanted |= {i for ids in by_band.values() for i in ids} | {i for ids in story_hits.values() for i in ids}
         known: dict[str, tuple[int, Known]] = {}
@@ -216,35 +232,46 @@ class DedupIndex:
         """Stored articles in the window sharing MIN_SHARED_KEYS of `sig`'s keys, most shared first.
 
         Each key's postings are read newest first and at most KEY_POSTINGS of them, so a word in
-        every article of the week costs a bounded index range scan, not a scan of the week.
+        every article of the week costs a bounded index range scan, not a scan of the week; the
+        database counts and ranks them (_most_shared's order), so only candidates travel.
         """
         lo, hi = sig.day - WINDOW_DAYS, sig.day + WINDOW_DAYS
         one = (f"SELECT * FROM (SELECT article_id, day FROM story_keys WHERE term = {self.ph} "
                f"AND day BETWEEN {self.ph} AND {self.ph} ORDER BY day DESC LIMIT {KEY_POSTINGS}) AS k")
-        query = " UNION ALL ".join(f"{one}{i}" for i in range(len(sig.keys)))
-        cur.execute(query, [v for key in sig.keys for v in (key, lo, hi)])
-        return _most_shared([(article_id, day) for article_id, day in cur.fetchall()])
+        postings = " UNION ALL ".join(f"{one}{i}" for i in range(len(sig.keys)))
+        cur.execute(
+            f"SELECT article_id FROM ({postings}) AS p GROUP BY article_id HAVING COUNT(*) >= {MIN_SHARED_KEYS} "
+            f"ORDER BY COUNT(*) DESC, MAX(day) DESC, article_id LIMIT {STORY_CANDIDATES}",
+            [v for key in sig.keys for v in (key, lo, hi)],
+        )
+        return [row[0] for row in cur.fetchall()]
 
     def _story_candidates_lateral(self, cur, sigs: dict[str, Signature]) -> dict[str, list[str]]:
         """The same lookups as _story_candidates, for every article in one statement (PostgreSQL)."""
-        postings: dict[str, list[tuple[str, int]]] = {i: [] for i in sigs}
+        found: dict[str, list[str]] = {i: [] for i in sigs}
         rows = [(i, key, sig.day - WINDOW_DAYS, sig.day + WINDOW_DAYS) for i, sig in sigs.items() for key in sig.keys]
         if rows:
             cur.execute(
-                "SELECT q.aid, k.article_id, k.day "
+                "SELECT aid, article_id FROM (SELECT q.aid, k.article_id, ROW_NUMBER() OVER ("
+                "PARTITION BY q.aid ORDER BY COUNT(*) DESC, MAX(k.day) DESC, k.article_id) AS rank "
                 "FROM unnest(%s::text[], %s::text[], %s::integer[], %s::integer[]) AS q (aid, term, lo, hi) "
                 "CROSS JOIN LATERAL (SELECT article_id, day FROM story_keys WHERE term = q.term "
-                f"AND day BETWEEN q.lo AND q.hi ORDER BY day DESC LIMIT {KEY_POSTINGS}) AS k",
+                f"AND day BETWEEN q.lo AND q.hi ORDER BY day DESC LIMIT {KEY_POSTINGS}) AS k "
+                f"GROUP BY q.aid, k.article_id HAVING COUNT(*) >= {MIN_SHARED_KEYS}) AS ranked "
+                f"WHERE rank <= {STORY_CANDIDATES} ORDER BY aid, rank",
                 [list(column) for column in zip(*rows)],
             )
-            for aid, article_id, day in cur.fetchall():
-                postings[aid].append((article_id, day))
-        return {i: _most_shared(p) for i, p in postings.items()}
+            for aid, article_id in cur.fetchall():
+                found[aid].append(article_id)
+        return found
 
     def write(self, cur, batch: DedupBatch, stored_at: float) -> None:
         """Index the articles of `batch` and move stored ones to their new stories; called after
         the batch's rows are in `articles`."""
-        for table, rows in zip(("dedup_signatures", "dedup_bands", "story_keys", "story_edges"), batch.rows):
+        started = None
+        for table, rows in zip(TABLES, batch.rows):
+            if table == "story_keys":
+                started = time.perf_counter()
             if rows:
                 self.dialect.insert_rows(cur, table, TABLES[table], rows)
         moves = [(story, article_id) for article_id, (_, story) in sorted(batch.regrouped.items())]
@@ -259,6 +286,7 @@ class DedupIndex:
         cur.executemany(
             f"DELETE FROM stories WHERE story_id = {self.ph} AND NOT EXISTS "
             f"(SELECT 1 FROM articles WHERE story_id = {self.ph})", [(story, story) for story in emptied])
+        batch.story_seconds += time.perf_counter() - started
 
 
 class _BatchOverlay:

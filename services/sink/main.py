@@ -174,6 +174,7 @@ class Sink:
         self.metrics.duplicates.labels("near").inc(result.near_duplicates)
         self.metrics.stories.labels("new").inc(result.stories_new)
         self.metrics.stories.labels("joined").inc(result.stories_joined)
+        self.metrics.stories_formed.inc(result.stories_formed)
         self.metrics.messages_out.inc(len(articles))
         for article in articles:
             self.metrics.end_to_end_seconds.observe(max(0.0, stored_at - article.fetched_at))

@@ -29,6 +29,11 @@ class SinkMetrics(StageMetrics):
             "Stored articles that are not duplicates, by story: the first of a new story or joining one.",
             ["kind"], registry=registry,
         )
+        self.stories_formed = Counter(
+            names.SINK_STORIES_FORMED,
+            "Stories that came to hold two or more articles (one event reported twice or more).",
+            registry=registry,
+        )
         for kind in ("exact", "near"):
             self.duplicates.labels(kind)
         for kind in ("new", "joined"):

@@ -17,6 +17,8 @@ class UpsertResult:
     near_duplicates: int = 0
     stories_new: int = 0
     stories_joined: int = 0
+    stories_formed: int = 0  # stories that now hold two or more articles and did not before
+    story_seconds: float = 0.0  # spent on stories: candidates, similarities, grouping, their rows
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,7 +109,8 @@ class SqlStore:
         return UpsertResult(
             inserted=len(ids) - len(existing), updated=len(existing),
             exact_duplicates=decided.exact, near_duplicates=decided.near,
-            stories_new=decided.new, stories_joined=decided.joined,
+            stories_new=decided.new, stories_joined=decided.joined, stories_formed=decided.formed,
+            story_seconds=decided.story_seconds,
         )
 
     def _write_articles(self, cur, rows: list[tuple], existing: dict) -> None:

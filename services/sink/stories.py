@@ -61,8 +61,14 @@ def group(days: Mapping[str, int], edges: Mapping[tuple[str, str], float]) -> di
     """Story id of every article in `days` (article -> publication day), given the similarity of
     each compared pair in `edges` (either order; pairs outside `days` are ignored)."""
     story: dict[str, str] = {}
-    for members in neighbourhoods(days, edges):
-        for cluster in average_link(members, edges):
+    found = neighbourhoods(days, edges)
+    where = {m: n for n, members in enumerate(found) for m in members}
+    inside: list[dict[tuple[str, str], float]] = [{} for _ in found]  # each neighbourhood's own edges
+    for (a, b), sim in edges.items():
+        if a in where and where[a] == where.get(b):
+            inside[where[a]][(a, b)] = sim
+    for members, own in zip(found, inside):
+        for cluster in average_link(members, own):
             first = min(cluster, key=lambda m: (days[m], m))
             story.update((m, first) for m in cluster)
     return story

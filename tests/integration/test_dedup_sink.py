@@ -50,6 +50,7 @@ def test_sink_assigns_and_counts_duplicates_and_stories(settings, store_url):
     assert value("newsflow_sink_duplicates_total", {"kind": "near"}) == 1
     assert value("newsflow_sink_stories_total", {"kind": "new"}) == 2
     assert value("newsflow_sink_stories_total", {"kind": "joined"}) == 1
+    assert value("newsflow_sink_stories_formed_total") == 1
     check = open_store(store_url)
     rows = {r.id: (r.duplicate_of, r.story_id) for r in check.list_articles()}
     check.close()

@@ -84,15 +84,17 @@ def _assignments(store) -> dict[str, tuple]:
 
 def test_store_assigns_duplicates_and_stories(store):
     result = store.upsert([art(1, HARBOUR, "Harbour reopens"), art(2, ORCHARD)])
-    assert (result.stories_new, result.stories_joined) == (2, 0)
+    assert (result.stories_new, result.stories_joined, result.stories_formed) == (2, 0, 0)
     exact = art(3, HARBOUR, "Kelmarsh harbour back in business")
     near = art(4, "KELMARSH (Wire) - " + HARBOUR.replace("five weeks", "six weeks") + "\nPhoto: wire desk.")
     rewrite = art(5, HARBOUR_REWRITE, published="2024-03-07T10:00:00+00:00")
     result = store.upsert([exact, near, rewrite])
     assert (result.exact_duplicates, result.near_duplicates, result.stories_joined) == (1, 1, 1)
+    assert result.stories_formed == 1  # the harbour story now holds four reports; it held one
     assert _assignments(store) == {
         "a1": (None, "a1"), "a2": (None, "a2"), "a3": ("a1", "a1"), "a4": ("a1", "a1"), "a5": (None, "a1"),
     }
+    assert store.upsert([art(6, HARBOUR_REWRITE + " More boats came home.")]).stories_formed == 0  # grew, not formed
 
 
 def test_within_one_batch_the_first_is_the_original(store):
