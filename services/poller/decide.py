@@ -24,22 +24,25 @@ def after_fetch(not_modified: bool, body_hash: str | None, previous_hash: str | 
     return AfterFetch.PARSE
 
 
+UNPUBLISHED = ("too_large", "no_text")
+
+
 @dataclass
 class Entries:
     """A parsed feed's entries against what was published before (known: id -> content hash)."""
 
     fresh: list[Article] = field(default_factory=list)  # new or updated, in feed order
-    status: dict[str, str] = field(default_factory=dict)  # id -> "new" | "updated" | "too_large"
+    status: dict[str, str] = field(default_factory=dict)  # id -> "new" | "updated" | "too_large" | "no_text"
     unchanged: list[str] = field(default_factory=list)
 
     @property
     def publishable(self) -> list[Article]:
-        return [a for a in self.fresh if self.status[a.id] != "too_large"]
+        return [a for a in self.fresh if self.status[a.id] not in UNPUBLISHED]
 
     @property
     def seen(self) -> tuple[list[tuple[str, str]], list[str]]:
-        """What to mark once published: every fresh entry (a too-large one is counted once, and
-        again only when it changes) and the unchanged ids."""
+        """What to mark once published: every fresh entry (a too-large one, or one left without
+        text, is counted once, and again only when it changes) and the unchanged ids."""
         return [(a.id, a.content_hash) for a in self.fresh], self.unchanged
 
 
@@ -70,3 +73,20 @@ def mark_too_large(entries: Entries, max_bytes: int) -> list[Article]:
     for article in over:
         entries.status[article.id] = "too_large"
     return over
+
+
+def link_only(articles: list[Article], full_text_on: bool) -> tuple[list[Article], int]:
+    """Entries with a link and nothing else (parse.article_from_entry) stay only when the full
+    text of their page will be fetched; returns the articles kept and how many were dropped."""
+    if full_text_on:
+        return articles, 0
+    kept = [a for a in articles if a.content]
+    return kept, len(articles) - len(kept)
+
+
+def mark_no_text(entries: Entries) -> int:
+    """Mark the fresh entries still without text (their page gave none); returns how many."""
+    empty = [a for a in entries.fresh if not a.content]
+    for article in empty:
+        entries.status[article.id] = "no_text"
+    return len(empty)

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import yaml
 
 from services.poller.feeds import Feed, FeedsFileError, load_feeds
@@ -129,6 +130,7 @@ def feed_health(feeds: list[Feed], state_db: Path, now: float | None = None) -> 
             "last_error": row.get("last_error"), "last_error_at": row.get("last_error_at"),
             "error_count": row.get("error_count", 0), "next_poll_at": row.get("next_poll_at"),
             "etag": row.get("etag"), "last_modified": row.get("last_modified"), "malformed": row.get("last_bozo"),
+            "skipped": orjson.loads(row["last_skipped"]) if row.get("last_skipped") else {},
         })
     return out
 
@@ -173,5 +175,8 @@ def format_table(rows: list[dict], now: float) -> str:
                       str(r["error_count"]), validators, error[:90]))
         if r["current_url"]:
             lines.append(("", f"moved to {r['current_url']}", "", "", "", "", ""))
+        if r["skipped"]:
+            reasons = ", ".join(f"{reason} {n}" for reason, n in r["skipped"].items())
+            lines.append(("", f"last poll skipped: {reasons}", "", "", "", "", ""))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1] for line in lines)

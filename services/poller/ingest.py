@@ -88,7 +88,7 @@ def _ingest_file(path: Path, fetched_at: float) -> Iterator[Article | IngestErro
         if not text.strip():
             yield IngestError(path, None, "empty file")
         elif suffix in HTML_SUFFIXES:
-            yield _article(path, data, text, _html_title(text), "text/html", fetched_at)
+            yield _article(path, data, text, html_title(text), "text/html", fetched_at)
         else:
             title, body = split_title(text)
             yield _article(path, data, body, title, "text/plain", fetched_at)
@@ -109,7 +109,7 @@ def _article(path: Path, data: bytes, content: str, title: str | None, kind: str
     )
 
 
-def _html_title(markup: str) -> str | None:
+def html_title(markup: str) -> str | None:
     match = OG_TITLE.search(markup) or HTML_TITLE.search(markup)
     if match is None:
         return None

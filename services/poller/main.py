@@ -18,16 +18,20 @@ import logging
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
-from services.poller.decide import AfterFetch, Entries, after_fetch, classify, mark_too_large, too_large
+from services.poller.decide import (
+    AfterFetch, Entries, after_fetch, classify, link_only, mark_no_text, mark_too_large,
+)
 from services.poller.feeds import Feed, FeedsFileError, load_feeds
 from services.poller.fetch import FeedClient, FetchError, Fetched, fetch, make_client
-from services.poller.fulltext import needs_full_text, with_full_text
+from services.poller.fulltext import FullTexts
 from services.poller.guard import parse_allowed
 from services.poller.hosts import Hosts
 from services.poller.ingest import IngestError, ingest_paths
@@ -62,6 +66,7 @@ class Poller:
         self.allow = parse_allowed(settings.allow_private_hosts)
         self.stop = asyncio.Event()
         self.hosts = Hosts(settings.fetch_concurrency, settings.host_concurrency, settings.host_min_gap_s)
+        self.full_texts = FullTexts(settings, self.hosts, self.metrics)
         self.parsers = Parsers(settings)
         self.next_at: dict[str, float] = {}  # feed key -> epoch seconds of its next poll
         self.failing: set[str] = set()  # feed keys whose last poll failed
@@ -185,9 +190,14 @@ class Poller:
     async def _publish_entries(self, client: FeedClient, feed: Feed, parsed: ParsedFeed) -> tuple[int, tuple]:
         """Publish new and changed entries (services/poller/decide.py); returns how many, and
         what to mark as seen."""
-        entries: Entries = classify(parsed.entries, self.state.known(feed.url))
-        if entries.fresh and feed.fulltext and self.settings.fulltext_min_chars:
-            entries.fresh = await self._with_full_texts(client, entries.fresh)
+        full_text_on = bool(feed.fulltext and self.settings.fulltext_min_chars)
+        skipped = Counter(parsed.skipped)
+        articles, skipped["link_only"] = link_only(parsed.entries, full_text_on)
+        entries: Entries = classify(articles, self.state.known(feed.url))
+        if entries.fresh and full_text_on:
+            entries.fresh = await self.full_texts.fill(client, entries.fresh)
+        skipped["link_only_no_text"] = mark_no_text(entries)
+        self._count_skipped(feed, +skipped)
         for article in mark_too_large(entries, self.settings.max_article_bytes):
             log.warning("feed %s: entry %s is over NEWSFLOW_MAX_ARTICLE_BYTES (%d); not published",
                         feed.name, article.url, self.settings.max_article_bytes)
@@ -200,34 +210,12 @@ class Poller:
         log.info("feed %s: %d entries, %d published", feed.name, len(parsed.entries), len(sendable))
         return len(sendable), entries.seen
 
-    async def _with_full_texts(self, client: FeedClient, articles: list[Article]) -> list[Article]:
-        short = [i for i, a in enumerate(articles) if needs_full_text(a, self.settings.fulltext_min_chars)]
-        budget = self.settings.fulltext_max_per_poll
-        if len(short) > budget:  # a first poll of a long feed: the newest pages, not an hour of fetches
-            self.metrics.fulltext.labels("over_budget").inc(len(short) - budget)
-        pages = await asyncio.gather(*(self._full_text(client, articles[i]) for i in short[:budget]))
-        articles = list(articles)
-        for i, article in zip(short, pages):
-            articles[i] = article
-        return articles
-
-    async def _full_text(self, client: FeedClient, article: Article) -> Article:
-        try:
-            async with self.hosts.gate(article.url):
-                full = await with_full_text(
-                    client, article, total_timeout_s=self.settings.fetch_timeout_s,
-                    max_bytes=self.settings.max_body_bytes,
-                )
-        except FetchError as exc:
-            self.metrics.fulltext.labels(exc.outcome).inc()
-            log.info("full text of %s: %s (keeping the summary)", article.url, exc)
-            return article
-        if too_large(full, self.settings.max_article_bytes):
-            self.metrics.fulltext.labels("too_large").inc()
-            log.info("full text of %s is over NEWSFLOW_MAX_ARTICLE_BYTES (keeping the summary)", article.url)
-            return article
-        self.metrics.fulltext.labels("ok").inc()
-        return full
+    def _count_skipped(self, feed: Feed, skipped: Counter) -> None:
+        """Entries not published for want of anything to read, by reason: counted, and kept as the
+        feed's last poll's figures for `newsflow feeds list`."""
+        for reason, count in skipped.items():
+            self.metrics.entries_skipped.labels(reason).inc(count)
+        self.state.update_feed(feed.url, last_skipped=orjson.dumps(dict(sorted(skipped.items()))).decode())
 
     def _succeeded(self, feed: Feed, outcome: str, next_poll_at: float, **fields) -> None:
         self.metrics.fetches.labels(outcome).inc()

@@ -28,6 +28,13 @@ class PollerMetrics(StageMetrics):
             names.POLLER_ENTRIES, "Feed entries by status: new, updated, unchanged.", ["status"],
             registry=registry,
         )
+        self.entries_skipped = Counter(
+            names.POLLER_ENTRIES_SKIPPED,
+            "Feed entries not published for want of anything to read, by reason: empty, enclosure_only, "
+            "link_only (full text off), link_only_no_text (its page gave none).", ["reason"], registry=registry,
+        )
+        for reason in ("empty", "enclosure_only", "link_only", "link_only_no_text"):
+            self.entries_skipped.labels(reason)
         self.bozo = Counter(
             names.POLLER_MALFORMED_FEEDS, "Feeds feedparser found malformed, by reason.", ["reason"],
             registry=registry,

@@ -1,4 +1,5 @@
-"""Feed bytes -> raw Articles, with feedparser (which never fetches here: it gets bytes)."""
+"""Feed bytes -> raw Articles, with feedparser (which never fetches here: it gets bytes), and
+JSON Feed with services/poller/jsonfeed.py."""
 from __future__ import annotations
 
 import calendar
@@ -6,13 +7,14 @@ import io
 import re
 import resource
 import signal
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
-from services.poller import safexml
+from services.poller import jsonfeed, safexml
 from services.poller.feeds import Feed
 from shared.procs import die_with_parent
 from shared.schema import Article, content_id, hash_text
@@ -33,6 +35,7 @@ class ParsedFeed:
     entries: list[Article]
     bozo: str | None  # why feedparser found the feed malformed, when it did
     ttl_s: float | None = None  # RSS <ttl>, a lower bound of the polling interval
+    skipped: dict[str, int] = field(default_factory=dict)  # entries not made articles, by reason
 
     @property
     def bozo_kind(self) -> str | None:
@@ -132,6 +135,11 @@ def parse_feed(
     base = _base_url(url or feed.url, headers.get("content-location"))
     if base:
         headers["content-location"] = base
+    if jsonfeed.looks_like_json(body):
+        try:
+            return _articles(feed, jsonfeed.feed_entries(body, base), fetched_at, None, None)
+        except jsonfeed.JsonFeedError as exc:
+            raise FeedParseError(str(exc)) from None
     # A BytesIO, never bare bytes: feedparser opens a bytes argument as a file name first.
     try:
         parsed = feedparser.parse(io.BytesIO(body), sanitize_html=True, response_headers=headers)
@@ -145,18 +153,30 @@ def parse_feed(
         if any(tag in head for tag in (b"<html", b"<!doctype html", b"<head", b"<body")):
             raise FeedParseError("an HTML page, not a feed")
         raise FeedParseError(f"not a feed{': ' + bozo if bozo else ''}")
-    articles = [a for a in (article_from_entry(feed, entry, fetched_at) for entry in parsed.entries) if a]
-    return ParsedFeed(articles, bozo, _ttl_s(parsed.feed.get("ttl")))
+    return _articles(feed, parsed.entries, fetched_at, bozo, _ttl_s(parsed.feed.get("ttl")))
 
 
-def article_from_entry(feed: Feed, entry, fetched_at: float) -> Article | None:
-    """One feedparser entry as a raw Article; None when it has neither title nor content."""
+def _articles(feed: Feed, entries, fetched_at: float, bozo: str | None, ttl_s: float | None) -> ParsedFeed:
+    articles, skipped = [], Counter()
+    for entry in entries:
+        made = article_from_entry(feed, entry, fetched_at)
+        if isinstance(made, str):
+            skipped[made] += 1
+        else:
+            articles.append(made)
+    return ParsedFeed(articles, bozo, ttl_s, dict(skipped))
+
+
+def article_from_entry(feed: Feed, entry, fetched_at: float) -> Article | str:
+    """One feedparser entry as a raw Article, or why it is skipped: "enclosure_only" (a file and
+    nothing to read), "empty" (no title, text or link). An entry with a link and nothing else
+    is an article without content, for the poller to fill from the page or skip (link_only)."""
     title = plain_title(entry.get("title"))
     link = (entry.get("link") or "").strip() or None
     published = iso_utc(_first(entry, "published_parsed", "updated_parsed"))
     content, content_type = _content(entry)
-    if not (title or content):
-        return None
+    if not (title or content or link):
+        return "enclosure_only" if entry.get("enclosures") else "empty"
     return Article(
         id=entry_id(feed.url, entry, link, title, published),
         url=link or feed.url,

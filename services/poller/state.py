@@ -34,10 +34,11 @@ MIGRATIONS = [
     ALTER TABLE feeds ADD COLUMN name TEXT;
     """,
     "ALTER TABLE feeds ADD COLUMN last_bozo TEXT;",  # why the last parsed body was malformed
+    "ALTER TABLE feeds ADD COLUMN last_skipped TEXT;",  # {reason: entries} of the last parse, JSON
 ]
 FEED_FIELDS = {
     "name", "last_success", "last_error", "last_error_at", "error_count", "etag", "last_modified",
-    "body_hash", "current_url", "next_poll_at", "last_outcome", "last_bozo",
+    "body_hash", "current_url", "next_poll_at", "last_outcome", "last_bozo", "last_skipped",
 }
 
 
