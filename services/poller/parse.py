@@ -16,6 +16,7 @@ import feedparser
 
 from services.poller import jsonfeed, safexml
 from services.poller.feeds import Feed
+from services.poller.linktext import is_web_address, link_texts
 from shared.procs import die_with_parent
 from shared.schema import Article, content_id, hash_text
 
@@ -153,7 +154,20 @@ def parse_feed(
         if any(tag in head for tag in (b"<html", b"<!doctype html", b"<head", b"<body")):
             raise FeedParseError("an HTML page, not a feed")
         raise FeedParseError(f"not a feed{': ' + bozo if bozo else ''}")
+    _prefer_web_links(parsed.entries, body)
     return _articles(feed, parsed.entries, fetched_at, bozo, _ttl_s(parsed.feed.get("ttl")))
+
+
+def _prefer_web_links(entries, body: bytes) -> None:
+    """Where an entry's link is no web address but its `<link>` text is one, take the text."""
+    if all(is_web_address(e.get("link")) or not e.get("link") for e in entries):
+        return
+    texts = link_texts(body)
+    if texts is None or len(texts) != len(entries):
+        return
+    for entry, text in zip(entries, texts):
+        if text and not is_web_address(entry.get("link")):
+            entry["link"] = text
 
 
 def _articles(feed: Feed, entries, fetched_at: float, bozo: str | None, ttl_s: float | None) -> ParsedFeed:
