@@ -196,13 +196,20 @@ def articles(db_url, query, tag, source, since, until, story, limit, as_json) ->
 @click.option("--min-size", type=click.IntRange(min=1), default=1, show_default=True, help="At least this many articles")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many stories")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per story and line")
-def stories(db_url, since, tag, min_size, limit, as_json) -> None:
+@click.option("--regroup", is_flag=True, help="Decide every stored article's story again under the rule as it is now")
+@click.option("--dry-run", is_flag=True, help="With --regroup: show what would change, change nothing")
+def stories(db_url, since, tag, min_size, limit, as_json, regroup, dry_run) -> None:
     """List stories (one event's reports from every outlet), the latest first."""
     import time
 
     from shared.times import parse_when
 
     settings = settings_for("stories", db_url=db_url)
+    if dry_run and not regroup:
+        raise click.UsageError("--dry-run goes with --regroup")
+    if regroup:
+        _regroup(settings, dry_run)
+        return
     try:
         since_ts = parse_when(since, time.time()) if since else None
     except ValueError as exc:
@@ -225,6 +232,24 @@ def stories(db_url, since, tag, min_size, limit, as_json) -> None:
             out.write(f"    {(m.published_at or '')[:10]:<10}  {m.source[:24]:<24}  {m.title or '(no title)'}{copy}\n")
     if not as_json:
         out.write(f"{len(found)} stor{'y' if len(found) == 1 else 'ies'}\n")
+
+
+def _regroup(settings: Settings, dry_run: bool) -> None:
+    store = open_store_or_fail(settings.database_url)
+    try:
+        click.echo("reading every indexed article and grouping it again…", err=True)
+        plan = store.regroup_stories(write=not dry_run)
+        titles = {r.id: r.title for r in store.list_articles(limit=None)} if plan.moved else {}
+    finally:
+        store.close()
+    s = plan.summary()
+    click.echo(f"{s['articles']} articles: {s['moved']} change story; stories {s['stories_before']} -> "
+               f"{s['stories_after']}, of two articles or more {s['multi_before']} -> {s['multi_after']}")
+    for article_id in plan.moved[:20]:
+        click.echo(f"  {article_id}  {plan.was[article_id]} -> {plan.story_of[article_id]}  {titles.get(article_id) or ''}")
+    if len(plan.moved) > 20:
+        click.echo(f"  … and {len(plan.moved) - 20} more")
+    click.echo("dry run: nothing changed" if dry_run else "stored")
 
 
 def _day(epoch: float) -> str:

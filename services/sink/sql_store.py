@@ -16,6 +16,8 @@ from services.sink.migrations import MIGRATIONS, statements_for
 from services.sink.search import parse_query
 from shared.times import iso_to_epoch
 from services.sink.results import StoredArticle, StorySummary, UpsertResult
+from services.sink import regroup
+from services.sink.regroup import RegroupPlan
 from services.sink.story_listing import list_stories
 from shared.schema import Article
 
@@ -181,6 +183,28 @@ class SqlStore:
     def list_stories(self, *, since: float | None = None, tag: str | None = None, min_size: int = 1,
                      limit: int | None = None) -> list[StorySummary]:
         return list_stories(self._query, since=since, tag=tag, min_size=min_size, limit=limit)
+
+    def regroup_stories(self, *, write: bool) -> RegroupPlan:
+        """Every indexed article's story under the rule as it is now (services/sink/regroup.py);
+        with `write`, stored in one transaction under the sinks' lock, else only planned."""
+        conn = self._connection()
+        cur = conn.cursor()
+        try:
+            cur.execute(self.begin if write else "SELECT 1")
+            cur.execute(
+                "SELECT a.id, a.title, COALESCE(a.text, a.title, ''), a.language, s.day, a.story_id, a.duplicate_of "
+                "FROM articles a JOIN dedup_signatures s ON s.article_id = a.id ORDER BY a.id")
+            found = regroup.plan([regroup.Stored(*row) for row in cur.fetchall()])
+            if write:
+                regroup.apply(cur, self.ph, self.dialect.insert_rows, found, time.time())
+            conn.commit()
+        except BaseException:
+            if not getattr(conn, "broken", False):
+                conn.rollback()
+            raise
+        finally:
+            cur.close()
+        return found
 
     def get_article(self, article_id: str) -> StoredArticle | None:
         rows = self._query(f"SELECT {', '.join(COLUMNS)} FROM articles WHERE id = ?", [article_id])

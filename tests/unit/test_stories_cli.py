@@ -52,3 +52,21 @@ def test_articles_of_one_story(db):
     out = run("articles", "--db", db, "--story", "a1", "--json")
     assert sorted(orjson.loads(line)["id"] for line in out.output.splitlines()) == ["a1", "a2", "a4"]
     assert run("articles", "--db", db, "--story", "no-such-story").output.splitlines() == ["0 article(s)"]
+
+
+def test_regroup_after_a_rule_change_dry_run_first(db, monkeypatch):
+    from services.sink import stories
+
+    same = run("stories", "--db", db, "--regroup", "--dry-run")
+    assert "4 articles: 0 change story" in same.output  # the sink's stories are the rule's
+    monkeypatch.setattr(stories, "PAIR_THRESHOLD", 0.99)  # a stricter rule: each article alone
+    dry = run("stories", "--db", db, "--regroup", "--dry-run")
+    assert "4 articles: 2 change story; stories 2 -> 4, of two articles or more 1 -> 0" in dry.output, dry.output
+    assert "a2  a1 -> a2  Trawlers return" in dry.output and dry.output.splitlines()[-1] == "dry run: nothing changed"
+    assert run("articles", "--db", db, "--story", "a1").output.splitlines()[-1] == "3 article(s)"
+    wrote = run("stories", "--db", db, "--regroup")
+    assert wrote.output.splitlines()[-1] == "stored"
+    assert run("articles", "--db", db, "--story", "a2", "--json").output.count('"id":"a2"') == 1
+    assert "0 change story" in run("stories", "--db", db, "--regroup", "--dry-run").output
+    bad = CliRunner().invoke(cli, ["stories", "--db", db, "--dry-run"])
+    assert bad.exit_code == 2 and "--dry-run goes with --regroup" in bad.output
