@@ -25,11 +25,19 @@ from services.sink.stories import WINDOW_DAYS
 from shared.schema import Article
 
 # Grouping is a function of the articles alone while these limits are not reached: a key word
-# with more than KEY_POSTINGS articles in the window, or an article with more than
-# STORY_CANDIDATES candidates, or a neighbourhood over MAX_NEIGHBOURHOOD articles.
-STORY_CANDIDATES = 100
-KEY_POSTINGS = 200
-MAX_NEIGHBOURHOOD = 2000
+# with more than KEY_POSTINGS articles in the window, an article with more than
+# STORY_CANDIDATES candidates or EDGES_PER_ARTICLE edges, a neighbourhood over
+# MAX_NEIGHBOURHOOD stored articles.
+STORY_CANDIDATES = 30
+KEY_POSTINGS = 100
+MAX_NEIGHBOURHOOD = 500
+# An article's EDGES_PER_ARTICLE most similar compared articles are what grouping reads of it:
+# an old article in a dense run of alike reports gains edges from every later one.
+STRONGEST_EDGES = (
+    "SELECT article_id, other_id, sim FROM (SELECT article_id, other_id, sim, ROW_NUMBER() OVER ("
+    "PARTITION BY article_id ORDER BY sim DESC, other_id) AS strength FROM story_edges "
+    f"WHERE article_id IN ({{marks}})) AS e WHERE strength <= {stories.EDGES_PER_ARTICLE}"
+)
 BAND_CANDIDATES = 50
 
 
@@ -156,7 +164,8 @@ class DedupIndex:
 
     def _neighbourhood(self, cur, days: dict[str, int], edges: dict[tuple[str, str], float]):
         """Everything edges of at least LINK_THRESHOLD reach from the new articles (up to
-        MAX_NEIGHBOURHOOD articles), with every edge among them and their stored stories."""
+        MAX_NEIGHBOURHOOD stored articles a batch), with every edge among them (each article's
+        strongest) and their stored stories."""
         days, edges = dict(days), dict(edges)
         stored_story: dict[str, str | None] = {}
         linked = defaultdict(set)
@@ -165,15 +174,13 @@ class DedupIndex:
                 linked[a].add(b)
                 linked[b].add(a)
         frontier = {b for a in days for b in linked[a]} - set(days)
-        while frontier and len(days) < MAX_NEIGHBOURHOOD:
-            level = sorted(frontier)[:MAX_NEIGHBOURHOOD - len(days)]
+        while frontier and len(stored_story) < MAX_NEIGHBOURHOOD:
+            level = sorted(frontier)[:MAX_NEIGHBOURHOOD - len(stored_story)]
             for article_id, day, story_id in self._in(
                 cur, "SELECT article_id, day, story_id FROM dedup_signatures WHERE article_id IN ({marks})", level,
             ):
                 days[article_id], stored_story[article_id] = day, story_id
-            for article_id, other_id, sim in self._in(
-                cur, "SELECT article_id, other_id, sim FROM story_edges WHERE article_id IN ({marks})", level,
-            ):
+            for article_id, other_id, sim in self._in(cur, STRONGEST_EDGES, level):
                 edges[(article_id, other_id)] = sim
                 if sim >= stories.LINK_THRESHOLD:
                     linked[article_id].add(other_id)

@@ -55,6 +55,7 @@ def plan(rows: list[Stored]) -> RegroupPlan:
         if r.duplicate_of in sigs:  # as the sink does: a copy is compared with its original
             pair = (min(r.id, r.duplicate_of), max(r.id, r.duplicate_of))  # compared_pairs' order
             edges[pair] = round(story_similarity(sigs[r.id].terms, sigs[r.duplicate_of].terms), 5)
+    edges = stories.strongest(edges)  # what the sink reads of an article's edges
     story_of = stories.group({i: s.day for i, s in sigs.items()}, edges)
     was = {r.id: r.story_id for r in rows}
     moved = sorted(i for i in story_of if story_of[i] != was[i])

@@ -25,6 +25,7 @@ workers, enters the rule: the same articles give the same stories. Ties are brok
 """
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
@@ -33,7 +34,19 @@ EDGE_FLOOR = 0.03
 LINK_THRESHOLD = 0.1
 PAIR_THRESHOLD = 0.26
 STORY_THRESHOLD = 0.08
+EDGES_PER_ARTICLE = 60  # the strongest edges of an article that grouping reads (stories.strongest)
 _PRECISION = 9  # averages are compared rounded, so the order of a sum cannot break a tie
+
+
+def strongest(edges: Mapping[tuple[str, str], float], per_article: int = 0) -> dict[tuple[str, str], float]:
+    """The pairs among each article's `per_article` most similar (ties by id), from either side."""
+    per_article = per_article or EDGES_PER_ARTICLE
+    ranked: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for (a, b), sim in edges.items():
+        ranked[a].append((-sim, b))
+        ranked[b].append((-sim, a))
+    kept = {(a, b) for a, row in ranked.items() for _, b in sorted(row)[:per_article]}
+    return {(a, b): sim for (a, b), sim in edges.items() if (a, b) in kept or (b, a) in kept}
 
 
 def neighbourhoods(members: Iterable[str], edges: Mapping[tuple[str, str], float]) -> list[list[str]]:
@@ -78,42 +91,50 @@ def average_link(members: list[str], edges: Mapping[tuple[str, str], float]) -> 
     """Agglomerative clustering of `members` by average link, stopping under STORY_THRESHOLD.
 
     Two lone articles start a story only if they are at least PAIR_THRESHOLD alike; groups then
-    merge on a lower average, provided some pair between them is linked (LINK_THRESHOLD)."""
+    merge on a lower average, provided some pair between them is linked (LINK_THRESHOLD). The
+    candidate merges wait in a heap; one whose groups have changed since is skipped when popped,
+    so each step costs a logarithm, not a scan of every pair."""
     inside = set(members)
     clusters: dict[str, list[str]] = {m: [m] for m in members}  # keyed by the smallest id
     between: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)  # (sum, max) of similarities
     for (a, b), sim in edges.items():
         if a in inside and b in inside and a != b and sim >= EDGE_FLOOR:
             between[a][b] = between[b][a] = (sim, sim)
-    while True:
-        best = _best_pair(clusters, between)
-        if best is None:
-            return sorted(sorted(c) for c in clusters.values())
-        a, b = best
-        keep, gone = min(a, b), max(a, b)
-        clusters[keep] += clusters.pop(gone)
-        for other, (total, closest) in between.pop(gone).items():
-            between[other].pop(gone, None)
-            if other != keep:
-                kept_total, kept_closest = between[keep].get(other, (0.0, 0.0))
-                merged = (kept_total + total, max(kept_closest, closest))
-                between[keep][other] = between[other][keep] = merged
-        between[keep].pop(gone, None)
-
-
-def _best_pair(clusters: dict[str, list[str]], between: dict[str, dict[str, tuple[float, float]]]) -> tuple[str, str] | None:
-    """The two groups to merge next: highest average similarity first, then the smallest ids."""
-    best, best_key = None, None
+    version = dict.fromkeys(members, 0)
+    heap: list[tuple[float, str, str, int, int]] = []
     for a, row in between.items():
-        size_a = len(clusters[a])
-        for b, (total, closest) in row.items():
-            if a > b:
-                continue
-            size_b = len(clusters[b])
-            if closest < (PAIR_THRESHOLD if size_a == size_b == 1 else LINK_THRESHOLD):
-                continue
-            average = round(total / (size_a * size_b), _PRECISION)
-            key = (-average, a, b)
-            if average >= STORY_THRESHOLD and (best_key is None or key < best_key):
-                best, best_key = (a, b), key
-    return best
+        for b in row:
+            if a < b:
+                _offer(heap, clusters, between, version, a, b)
+    while heap:
+        _, a, b, version_a, version_b = heapq.heappop(heap)
+        if version.get(a) != version_a or version.get(b) != version_b:
+            continue  # a group has changed (or gone) since this was offered
+        _merge(clusters, between, version, a, b)
+        for other in between[a]:
+            _offer(heap, clusters, between, version, min(a, other), max(a, other))
+    return sorted(sorted(c) for c in clusters.values())
+
+
+def _offer(heap, clusters, between, version, a: str, b: str) -> None:
+    """Push the merge of groups a < b if the rule allows it, keyed by (-average, a, b)."""
+    total, closest = between[a][b]
+    size_a, size_b = len(clusters[a]), len(clusters[b])
+    if closest < (PAIR_THRESHOLD if size_a == size_b == 1 else LINK_THRESHOLD):
+        return
+    average = round(total / (size_a * size_b), _PRECISION)
+    if average >= STORY_THRESHOLD:
+        heapq.heappush(heap, (-average, a, b, version[a], version[b]))
+
+
+def _merge(clusters, between, version, a: str, b: str) -> None:
+    """Group b into group a (a < b): sums add up, the closest pair is the closer of the two."""
+    clusters[a] += clusters.pop(b)
+    del version[b]
+    version[a] += 1
+    for other, (total, closest) in between.pop(b).items():
+        between[other].pop(b, None)
+        if other != a:
+            kept_total, kept_closest = between[a].get(other, (0.0, 0.0))
+            between[a][other] = between[other][a] = (kept_total + total, max(kept_closest, closest))
+    between[a].pop(b, None)
