@@ -285,7 +285,7 @@ class DedupIndex:
         if moves:
             cur.executemany(f"UPDATE dedup_signatures SET story_id = {self.ph} WHERE article_id = {self.ph}", moves)
             cur.executemany(f"UPDATE articles SET story_id = {self.ph} WHERE id = {self.ph}", moves)
-        current = {d.story_id for d in batch.decisions.values()} | {story for _, story in moves}
+        current = {d.story_id for d in batch.decisions.values()} | {story for story, _ in moves}
         cur.executemany(
             f"INSERT INTO stories (story_id, first_article_id, created_at) VALUES ({self.ph}, {self.ph}, {self.ph}) "
             "ON CONFLICT (story_id) DO NOTHING", [(story, story, stored_at) for story in sorted(current)])

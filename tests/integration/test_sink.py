@@ -24,10 +24,13 @@ TEXTS = (
 )
 
 
+HEADLINES = ("Sea wall budget approved", "Reservoirs at a record low", "Rail merger cleared")  # three events
+
+
 def _article(i: int, **kw) -> Article:
     fields = dict(
         id=f"a{i}", url=f"https://example.org/{i}", source="demo", content="raw", text=TEXTS[i % 3],
-        title=f"Title {i}", published_at="2024-03-01T10:00:00+00:00",
+        title=f"{HEADLINES[i % 3]} {i}", published_at="2024-03-01T10:00:00+00:00",
         tags=[Tag("taiwan", 2.0, [{"phrase": "Taiwan", "where": "body", "pos": 0}]), Tag("balloon", 1.0)],
     )
     fields.update(kw)

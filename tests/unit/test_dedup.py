@@ -95,6 +95,8 @@ def test_store_assigns_duplicates_and_stories(store):
         "a1": (None, "a1"), "a2": (None, "a2"), "a3": ("a1", "a1"), "a4": ("a1", "a1"), "a5": (None, "a1"),
     }
     assert store.upsert([art(6, HARBOUR_REWRITE + " More boats came home.")]).stories_formed == 0  # grew, not formed
+    listed = {row[0] for row in store._query("SELECT story_id FROM stories")}
+    assert listed == {story for _, story in _assignments(store).values()}  # no story row left behind
 
 
 def test_within_one_batch_the_first_is_the_original(store):
