@@ -289,7 +289,7 @@ MIGRATION_TABLE = (
 def open_sqlite(path: str) -> SqlStore:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=10)
-    conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     with conn:
@@ -306,6 +306,21 @@ def open_sqlite(path: str) -> SqlStore:
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
     return SqlStore(conn, SQLITE)
+
+
+def _use_wal(conn, timeout_s: float = 10.0) -> None:
+    """Switch a new database file to WAL. Sinks starting together on a fresh file race for it:
+    the switch needs the file to itself and SQLite answers "locked" at once, without waiting."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 MIGRATION_LOCK = 7_318_224  # any constant: pg_advisory_xact_lock key for newsflow migrations
