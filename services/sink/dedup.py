@@ -69,7 +69,6 @@ class Known:
     root_id: str  # the original it duplicates, or itself
     minhash: tuple[int, ...]
     terms: dict[str, float]
-    day: int
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ class DedupIndex:
                 original = known[decision.matched][1]
                 edges[(a.id, original.id)] = round(story_similarity(sig.terms, original.terms), 5)
             batch.story_seconds += time.perf_counter() - started
-            known[a.id] = (next_seq, Known(a.id, decision.duplicate_of or a.id, sig.minhash, sig.terms, sig.day))
+            known[a.id] = (next_seq, Known(a.id, decision.duplicate_of or a.id, sig.minhash, sig.terms))
             overlay.add(a.id, sig)
             next_seq += 1
         started = time.perf_counter()
@@ -228,11 +228,11 @@ class DedupIndex:
         wanted = {i for ids in by_hash.values() for i in ids[:1]}
         wanted |= {i for ids in by_band.values() for i in ids} | {i for ids in story_hits.values() for i in ids}
         known: dict[str, tuple[int, Known]] = {}
-        for article_id, seq, root_id, minhash, terms, day in self._in(
-            cur, "SELECT article_id, seq, root_id, minhash, terms, day FROM dedup_signatures "
+        for article_id, seq, root_id, minhash, terms in self._in(
+            cur, "SELECT article_id, seq, root_id, minhash, terms FROM dedup_signatures "
             "WHERE article_id IN ({marks})", list(wanted),
         ):
-            known[article_id] = (seq, Known(article_id, root_id, _decode_minhash(minhash), orjson.loads(terms), day))
+            known[article_id] = (seq, Known(article_id, root_id, _decode_minhash(minhash), orjson.loads(terms)))
         return by_hash, by_band, story_hits, known
 
     def _story_candidates(self, cur, sig: Signature) -> list[str]:

@@ -58,7 +58,7 @@ def test_near_copy_is_near_and_rewrite_is_only_the_same_story():
 
 def test_decide_prefers_exact_then_near():
     sig = dedup.signature(None, HARBOUR, "en", 0)
-    same = dedup.Known("old", "root", sig.minhash, sig.terms, 0)
+    same = dedup.Known("old", "root", sig.minhash, sig.terms)
     assert dedup.decide(sig, [same], []) == dedup.Decision("root", "exact", 1.0, "old")
     assert dedup.decide(sig, [], [same]).kind == "near"
     assert dedup.decide(sig, [], []) == dedup.Decision(None, "new", 0.0, None)
@@ -66,8 +66,8 @@ def test_decide_prefers_exact_then_near():
 
 def test_on_a_tie_the_oldest_candidate_wins():
     sig = dedup.signature(None, HARBOUR, "en", 0)
-    older = dedup.Known("older", "older", sig.minhash, sig.terms, 0)
-    newer = dedup.Known("newer", "newer", sig.minhash, sig.terms, 0)
+    older = dedup.Known("older", "older", sig.minhash, sig.terms)
+    newer = dedup.Known("newer", "newer", sig.minhash, sig.terms)
     assert dedup.decide(sig, [], [older, newer]).duplicate_of == "older"
 
 
