@@ -127,7 +127,8 @@ class DedupIndex:
                 sim = round(story_similarity(sig.terms, other.terms), 5)
                 if sim >= stories.EDGE_FLOOR:
                     edges[(a.id, other.id)] = sim
-            if decision.matched:  # a copy is compared with its original whatever their dates
+            if decision.matched and (a.id, decision.matched) not in edges:
+                # a copy is compared with its original whatever their dates (once: it may be a candidate too)
                 original = known[decision.matched][1]
                 edges[(a.id, original.id)] = round(story_similarity(sig.terms, original.terms), 5)
             batch.story_seconds += time.perf_counter() - started
