@@ -21,15 +21,13 @@ import orjson
 from services.sink.dialect import Dialect
 from services.sink import stories
 from services.sink.dedup import MIN_SHARED_KEYS, Decision, Known, Signature, decide, signature, story_similarity
+from services.sink.key_index import KEY_POSTINGS, STORY_CANDIDATES, KeyIndex, keys_of
 from services.sink.stories import WINDOW_DAYS
 from shared.schema import Article
 
-# Grouping is a function of the articles alone while these limits are not reached: a key word
-# with more than KEY_POSTINGS articles in the window, an article with more than
-# STORY_CANDIDATES candidates or EDGES_PER_ARTICLE edges, a neighbourhood over
+# Grouping is a function of the articles alone while these limits (and key_index.py's) are not
+# reached: an article with more than EDGES_PER_ARTICLE edges, a neighbourhood over
 # MAX_NEIGHBOURHOOD stored articles.
-STORY_CANDIDATES = 30
-KEY_POSTINGS = 100
 MAX_NEIGHBOURHOOD = 500
 # An article's EDGES_PER_ARTICLE most similar compared articles are what grouping reads of it:
 # an old article in a dense run of alike reports gains edges from every later one.
@@ -52,7 +50,9 @@ class DedupBatch:
     formed: int = 0  # stories of two or more articles that no stored story of two or more became
     story_seconds: float = 0.0  # time spent on stories: candidates, similarities, grouping, writes
     decisions: dict[str, Decision] = field(default_factory=dict)
-    rows: tuple[list, list, list, list] = field(default_factory=lambda: ([], [], [], []))
+    rows: tuple[list, list, list] = field(default_factory=lambda: ([], [], []))
+    keys: list[tuple[str, int, tuple[str, ...]]] = field(default_factory=list)  # for KeyIndex, once committed
+    last_seq: int = 0
     regrouped: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # stored article -> (was, is)
 
 
@@ -85,7 +85,6 @@ def _decode_minhash(text: str) -> tuple[int, ...]:
 TABLES = {
     "dedup_signatures": ("article_id", "seq", "text_hash", "minhash", "terms", "day", "root_id", "story_id"),
     "dedup_bands": ("band_key", "article_id"),
-    "story_keys": ("term", "day", "article_id"),
     "story_edges": ("article_id", "other_id", "sim"),
 }
 
@@ -98,6 +97,7 @@ class DedupIndex:
     def __init__(self, dialect: Dialect):
         self.dialect = dialect
         self.ph = dialect.placeholder
+        self.keys = KeyIndex()
 
     def _in(self, cur, query: str, values: list) -> list[tuple]:
         return self.dialect.select_in(cur, query, values)
@@ -107,9 +107,9 @@ class DedupIndex:
         batch = DedupBatch()
         if not articles:
             return batch
+        self._catch_up(cur)
         by_hash, by_band, story_hits, known = self._candidates(cur, articles, sigs, batch)
-        cur.execute("SELECT COALESCE(MAX(seq), 0) FROM dedup_signatures")
-        next_seq = int(cur.fetchone()[0]) + 1
+        next_seq = self.keys.seen_seq + 1
         overlay = _BatchOverlay()
         edges: dict[tuple[str, str], float] = {}
 
@@ -190,18 +190,43 @@ class DedupIndex:
 
     def _index_rows(self, batch: DedupBatch, articles: list[Article], sigs: dict[str, Signature],
                     known: dict, edges: dict[tuple[str, str], float]) -> None:
-        sig_rows, band_rows, key_rows, edge_rows = batch.rows
+        sig_rows, band_rows, edge_rows = batch.rows
         for a in articles:
             sig, decision = sigs[a.id], batch.decisions[a.id]
             sig_rows.append((a.id, known[a.id][0], sig.text_hash, _encode_minhash(sig.minhash),
                              orjson.dumps(sig.terms).decode(), sig.day, decision.duplicate_of or a.id,
                              decision.story_id))
             band_rows.extend((k, a.id) for k in dict.fromkeys(sig.bands))
-            key_rows.extend((t, sig.day, a.id) for t in sig.keys)
+            batch.keys.append((a.id, sig.day, sig.keys))
+            batch.last_seq = max(batch.last_seq, known[a.id][0])
         new = {a.id for a in articles}
         for (a, b), sim in edges.items():
             if a in new:  # an edge between two new articles was found once, by the later one
                 edge_rows.extend([(a, b, sim), (b, a, sim)])
+
+    def _catch_up(self, cur) -> None:
+        """Bring the key index up to what the database holds (under the sinks' lock): all of it
+        when this sink starts or `newsflow stories --regroup` rewrote the vectors, else the
+        rows other sinks indexed since this one last looked."""
+        cur.execute("SELECT generation FROM index_generation")
+        generation = cur.fetchone()[0]
+        if generation != self.keys.generation:
+            self.forget()
+            self.keys.generation = generation
+        cur.execute("SELECT article_id, seq, day, terms FROM dedup_signatures WHERE seq > "
+                    f"{self.ph} ORDER BY seq", [self.keys.seen_seq])
+        while rows := cur.fetchmany(5000):  # a first load reads every row: a page at a time
+            self.keys.add((article_id, day, keys_of(orjson.loads(terms))) for article_id, _, day, terms in rows)
+            self.keys.seen_seq = rows[-1][1]
+
+    def committed(self, batch: DedupBatch) -> None:
+        """The transaction that wrote `batch` has committed: its articles become candidates."""
+        self.keys.add(batch.keys)
+        self.keys.seen_seq = max(self.keys.seen_seq, batch.last_seq)
+
+    def forget(self) -> None:
+        """The database may differ from what this index holds (a failed commit): read it all again."""
+        self.keys = KeyIndex()
 
     def _candidates(self, cur, articles: list[Article], sigs: dict[str, Signature], batch: DedupBatch):
         """What the index already holds that `articles` may match: by exact text hash, by
@@ -220,11 +245,10 @@ class DedupIndex:
             if len(by_band[band_key]) < BAND_CANDIDATES:  # a band shared by thousands says little
                 by_band[band_key].append(article_id)
         started = time.perf_counter()
-        looking = [a.id for a in articles if len(sigs[a.id].keys) >= MIN_SHARED_KEYS]
-        if self.dialect.arrays:
-            story_hits = self._story_candidates_lateral(cur, {i: sigs[i] for i in looking})
-        else:
-            story_hits = {i: self._story_candidates(cur, sigs[i]) for i in looking}
+        story_hits = {
+            a.id: self.keys.candidates(sigs[a.id].keys, sigs[a.id].day)
+            for a in articles if len(sigs[a.id].keys) >= MIN_SHARED_KEYS
+        }
         batch.story_seconds += time.perf_counter() - started
         wanted = {i for ids in by_hash.values() for i in ids[:1]}
         wanted |= {i for ids in by_band.values() for i in ids} | {i for ids in story_hits.values() for i in ids}
@@ -236,49 +260,12 @@ class DedupIndex:
             known[article_id] = (seq, Known(article_id, root_id, _decode_minhash(minhash), orjson.loads(terms)))
         return by_hash, by_band, story_hits, known
 
-    def _story_candidates(self, cur, sig: Signature) -> list[str]:
-        """Stored articles in the window sharing MIN_SHARED_KEYS of `sig`'s keys, most shared first.
-
-        Each key's postings are read newest first and at most KEY_POSTINGS of them, so a word in
-        every article of the week costs a bounded index range scan, not a scan of the week; the
-        database counts and ranks them (_most_shared's order), so only candidates travel.
-        """
-        lo, hi = sig.day - WINDOW_DAYS, sig.day + WINDOW_DAYS
-        one = (f"SELECT * FROM (SELECT article_id, day FROM story_keys WHERE term = {self.ph} "
-               f"AND day BETWEEN {self.ph} AND {self.ph} ORDER BY day DESC LIMIT {KEY_POSTINGS}) AS k")
-        postings = " UNION ALL ".join(f"{one}{i}" for i in range(len(sig.keys)))
-        cur.execute(
-            f"SELECT article_id FROM ({postings}) AS p GROUP BY article_id HAVING COUNT(*) >= {MIN_SHARED_KEYS} "
-            f"ORDER BY COUNT(*) DESC, MAX(day) DESC, article_id LIMIT {STORY_CANDIDATES}",
-            [v for key in sig.keys for v in (key, lo, hi)],
-        )
-        return [row[0] for row in cur.fetchall()]
-
-    def _story_candidates_lateral(self, cur, sigs: dict[str, Signature]) -> dict[str, list[str]]:
-        """The same lookups as _story_candidates, for every article in one statement (PostgreSQL)."""
-        found: dict[str, list[str]] = {i: [] for i in sigs}
-        rows = [(i, key, sig.day - WINDOW_DAYS, sig.day + WINDOW_DAYS) for i, sig in sigs.items() for key in sig.keys]
-        if rows:
-            cur.execute(
-                "SELECT aid, article_id FROM (SELECT q.aid, k.article_id, ROW_NUMBER() OVER ("
-                "PARTITION BY q.aid ORDER BY COUNT(*) DESC, MAX(k.day) DESC, k.article_id) AS rank "
-                "FROM unnest(%s::text[], %s::text[], %s::integer[], %s::integer[]) AS q (aid, term, lo, hi) "
-                "CROSS JOIN LATERAL (SELECT article_id, day FROM story_keys WHERE term = q.term "
-                f"AND day BETWEEN q.lo AND q.hi ORDER BY day DESC LIMIT {KEY_POSTINGS}) AS k "
-                f"GROUP BY q.aid, k.article_id HAVING COUNT(*) >= {MIN_SHARED_KEYS}) AS ranked "
-                f"WHERE rank <= {STORY_CANDIDATES} ORDER BY aid, rank",
-                [list(column) for column in zip(*rows)],
-            )
-            for aid, article_id in cur.fetchall():
-                found[aid].append(article_id)
-        return found
-
     def write(self, cur, batch: DedupBatch, stored_at: float) -> None:
         """Index the articles of `batch` and move stored ones to their new stories; called after
         the batch's rows are in `articles`."""
         started = None
         for table, rows in zip(TABLES, batch.rows):
-            if table == "story_keys":
+            if table == "story_edges":
                 started = time.perf_counter()
             if rows:
                 self.dialect.insert_rows(cur, table, TABLES[table], rows)

@@ -163,6 +163,17 @@ MIGRATIONS: list[tuple[int, Statements]] = [
             "CREATE INDEX dedup_signatures_by_story ON dedup_signatures (story_id)",
         ],
     ),
+    (
+        6,
+        # Story candidates come from each sink's memory (services/sink/key_index.py), rebuilt
+        # from dedup_signatures; `newsflow stories --regroup` raises the generation so that
+        # running sinks read the rewritten vectors again.
+        [
+            "DROP TABLE story_keys",
+            "CREATE TABLE index_generation (generation BIGINT NOT NULL)",
+            "INSERT INTO index_generation (generation) VALUES (0)",
+        ],
+    ),
 ]
 
 

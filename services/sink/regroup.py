@@ -84,13 +84,10 @@ def compared_pairs(sigs: dict[str, Signature]) -> dict[tuple[str, str], float]:
 def apply(cur, ph: str, insert_rows, plan_: RegroupPlan, now: float) -> None:
     """Write `plan_` in the caller's transaction (which holds the sinks' lock)."""
     cur.execute("DELETE FROM story_edges")
-    cur.execute("DELETE FROM story_keys")
+    cur.execute("UPDATE index_generation SET generation = generation + 1")  # running sinks reload
     both_ways = [row for (a, b), sim in plan_.edges.items() for row in ((a, b, sim), (b, a, sim))]
     if both_ways:
         insert_rows(cur, "story_edges", ("article_id", "other_id", "sim"), both_ways)
-    keys = [(t, s.day, i) for i, s in plan_.signatures.items() for t in s.keys]
-    if keys:
-        insert_rows(cur, "story_keys", ("term", "day", "article_id"), keys)
     cur.executemany(
         f"UPDATE dedup_signatures SET terms = {ph}, story_id = {ph} WHERE article_id = {ph}",
         [(orjson.dumps(s.terms).decode(), plan_.story_of[i], i) for i, s in plan_.signatures.items()],

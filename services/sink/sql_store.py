@@ -103,11 +103,13 @@ class SqlStore:
                 cur.executemany(self.insert_tag, tags)
             conn.commit()
         except BaseException:
+            self.dedup.forget()
             if not getattr(conn, "broken", False):  # a lost connection has nothing to roll back
                 conn.rollback()
             raise
         finally:
             cur.close()
+        self.dedup.committed(decided)
         return UpsertResult(
             inserted=len(ids) - len(existing), updated=len(existing),
             exact_duplicates=decided.exact, near_duplicates=decided.near,

@@ -1,0 +1,101 @@
+"""The sink's in-memory story candidates (services/sink/key_index.py), and how several sinks keep theirs current."""
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+
+from services.sink.key_index import KEY_POSTINGS, STORY_CANDIDATES, KeyIndex, keys_of
+from services.sink.stories import WINDOW_DAYS
+from services.sink.store import open_store
+from tests.unit.test_dedup import HARBOUR, HARBOUR_REWRITE, ORCHARD, art
+
+
+@pytest.fixture
+def store(store_url):
+    s = open_store(store_url)
+    yield s
+    s.close()
+
+
+def test_candidates_rank_by_keys_shared_then_newest_then_id():
+    index = KeyIndex()
+    index.add([("a", 4, ["x", "y"]), ("b", 3, ["x", "y"]), ("c", 5, ["x", "y", "z"]), ("d", 9, ["x"]),
+               ("e", 4, ["y", "z"])])
+    # c shares 3 keys; a and e (day 4) and b (day 3) share 2; d only one
+    assert index.candidates(["x", "y", "z"], 5) == ["c", "a", "e", "b"]
+    assert index.candidates(["q", "x"], 5) == []  # one shared key is not enough
+
+
+def test_candidates_stay_within_the_window_and_read_each_keys_newest_postings():
+    index = KeyIndex()
+    index.add([("old", 100, ["x", "y"]), ("far", 100 + 2 * WINDOW_DAYS + 1, ["x", "y"])])
+    assert index.candidates(["x", "y"], 100 + WINDOW_DAYS) == ["old"]
+    assert index.candidates(["x", "y"], 100 + WINDOW_DAYS + 1) == ["far"]
+    crowded = KeyIndex()
+    crowded.add([(f"n{i:03}", i, ["common", f"own{i}"]) for i in range(KEY_POSTINGS + 10)])
+    crowded.add([("early", 0, ["common", "rare"])])
+    # "early" shares two keys, but "common" has KEY_POSTINGS newer postings: it is not reached
+    assert crowded.candidates(["common", "rare"], 50) == []
+    assert crowded.candidates(["common", "own109"], 109) == ["n109"]
+
+
+def test_the_order_articles_are_added_in_does_not_matter():
+    rng = random.Random(3)
+    rows = [(f"id{i}", rng.randrange(20), rng.sample("abcdefgh", 4)) for i in range(300)]
+    one_by_one, at_once, shuffled = KeyIndex(), KeyIndex(), KeyIndex()
+    for row in rows:
+        one_by_one.add([row])
+    at_once.add(rows)  # the bulk path: sorted once
+    shuffled.add(rng.sample(rows, len(rows)))
+    for keys in ("ab", "cd", "efgh"):
+        found = one_by_one.candidates(list(keys), 10)
+        assert len(found) == STORY_CANDIDATES
+        assert found == at_once.candidates(list(keys), 10) == shuffled.candidates(list(keys), 10)
+
+
+def test_keys_are_the_heaviest_terms_in_their_stored_order():
+    assert keys_of({"kelmarsh": 0.5, "harbour": 0.4, "varga": 0.1}) == ["kelmarsh", "harbour", "varga"]
+
+
+def test_a_sink_sees_what_another_sink_stored_since(store_url):
+    first, second = open_store(store_url), open_store(store_url)
+    try:
+        first.upsert([art(2, ORCHARD)])
+        second.upsert([art(3, ORCHARD + " Prices rose.")])  # second loads the index: the orchard is known
+        first.upsert([art(1, HARBOUR, "Harbour reopens")])
+        # first's harbour report was stored after second loaded its index: second catches up
+        second.upsert([art(5, HARBOUR_REWRITE, "Trawlers return to Kelmarsh")])
+        stories = {r.id: r.story_id for r in second.list_articles()}
+        assert stories["a5"] == stories["a1"] == "a1"
+        assert len(second.dedup.keys) == len(first.dedup.keys) + 1 == 4  # first has not seen a5 yet
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_failed_transaction_leaves_no_candidate_behind(store):
+    store.upsert([art(1, HARBOUR, "Harbour reopens")])
+    before = len(store.dedup.keys)
+    broken = dataclasses.replace(art(2, HARBOUR_REWRITE), url=None)  # NOT NULL: the transaction fails
+    with pytest.raises(Exception, match="(?i)not.null"):
+        store.upsert([broken])
+    assert len(store.dedup.keys) == 0  # forgotten: read again from the database at the next batch
+    store.upsert([art(3, ORCHARD)])
+    assert len(store.dedup.keys) == before + 1
+
+
+def test_a_regroup_makes_running_sinks_read_the_vectors_again(store_url):
+    sink, tool = open_store(store_url), open_store(store_url)
+    try:
+        sink.upsert([art(1, HARBOUR, "Harbour reopens"), art(2, ORCHARD)])
+        loaded = sink.dedup.keys
+        tool.regroup_stories(write=True)  # rewrites every stored vector
+        sink.upsert([art(5, HARBOUR_REWRITE, "Trawlers return to Kelmarsh")])
+        assert sink.dedup.keys is not loaded and sink.dedup.keys.generation == loaded.generation + 1
+        assert len(sink.dedup.keys) == 3
+        assert {r.id: r.story_id for r in sink.list_articles()}["a5"] == "a1"
+    finally:
+        sink.close()
+        tool.close()
