@@ -40,7 +40,7 @@ class Article:
     id: str
     url: str
     source: str
-    content: str  # raw body as fetched: text or HTML (see content_type)
+    content: str  # raw body as fetched: text or HTML (see content_type); "" once cleaned (text holds it)
     content_type: str = "text/plain"
     title: str | None = None
     published_at: str | None = None  # ISO 8601
@@ -66,6 +66,7 @@ class Article:
 
 _ARTICLE_FIELDS = {f.name for f in fields(Article)}
 _REQUIRED = ("id", "url", "source", "content")
+_REQUIRED_CLEANED = ("id", "url", "source")
 _STRINGS = ("content_type", "content_hash")
 _OPTIONAL_STRINGS = (
     "title", "published_at", "text", "dateline", "language", "taxonomy_version", "duplicate_of", "story_id",
@@ -96,7 +97,9 @@ def decode(raw: bytes | None, max_bytes: int | None = None) -> Article:
         raise BadMessage(
             f"unknown schema version {version!r} (this build reads {SCHEMA_VERSION})", "schema_version"
         )
-    missing = [k for k in _REQUIRED if not isinstance(data.get(k), str) or not data.get(k)]
+    # The cleaner drops the raw body (later stages read `text`): a cleaned article needs no content.
+    required = _REQUIRED_CLEANED if isinstance(data.get("text"), str) and data["text"] else _REQUIRED
+    missing = [k for k in required if not isinstance(data.get(k), str) or not data.get(k)]
     if missing:
         raise BadMessage(f"missing or non-string field(s): {', '.join(missing)}", "missing_field")
     wrong = _wrongly_typed(data)

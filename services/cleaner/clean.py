@@ -67,7 +67,7 @@ def plain_title(title: str | None) -> str | None:
 
 
 def clean_article(article: Article) -> Article:
-    """A copy of `article` with clean `text` and the metadata found in it.
+    """A copy of `article` with clean `text` and the metadata found in it, without its raw content.
 
     Raises ValueError when no text remains (the stage dead-letters the article).
     """
@@ -95,6 +95,7 @@ def clean_article(article: Article) -> Article:
     text = "\n\n".join(paragraphs)
     return dataclasses.replace(
         article,
+        content="",  # later stages read the text: the raw body would double every message downstream
         title=title,
         text=text,
         published_at=published_at,

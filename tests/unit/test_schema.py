@@ -25,6 +25,7 @@ def test_round_trip_keeps_every_field():
         (None, "empty"),
         (orjson.dumps({"schema": 99, "id": "x", "url": "u", "source": "s", "content": "c"}), "schema_version"),
         (orjson.dumps({"schema": 1, "id": "x", "url": "u", "source": "s"}), "missing_field"),
+        (orjson.dumps({"schema": 1, "id": "x", "url": "u", "source": "s", "content": "", "text": ""}), "missing_field"),
         (orjson.dumps({"schema": 1, "id": "x", "url": "u", "source": "s", "content": "c", "tags": [{"x": 1}]}),
          "malformed_field"),
     ],
@@ -34,6 +35,16 @@ def test_bad_input_is_a_bad_message_with_a_kind(raw, kind):
         decode(raw)
     assert info.value.kind == kind
     assert str(info.value)
+
+
+def test_a_cleaned_article_travels_without_its_raw_content():
+    from services.cleaner.clean import clean_article
+
+    raw = Article(id="x", url="u", source="s", content="<p>The harbour reopened on Tuesday.</p>", content_type="text/html")
+    cleaned = clean_article(raw)
+    assert cleaned.content == "" and cleaned.text == "The harbour reopened on Tuesday."
+    assert decode(encode(cleaned)) == cleaned
+    assert len(encode(cleaned)) < len(encode(raw)) + len(cleaned.text)
 
 
 def test_unknown_fields_from_a_newer_writer_are_ignored():
