@@ -26,6 +26,8 @@ def side_by_side(per_broker: dict[str, dict]) -> str:
         ("no-op topology articles/s", lambda f: f"{f['noop_pipeline_articles_per_s']:,}"),
         ("real pipeline articles/s", lambda f: f"{f['pipeline_articles_per_s']:,}"),
         ("real / no-op", lambda f: f"{f['pipeline_to_noop_ratio']:.2f}"),
+        ("two workers a stage articles/s", lambda f: f"{f['two_workers']['articles_per_s']:,}"),
+        ("HTML pages: cleaner articles/s", lambda f: f"{f['html_mix'].get('articles_per_s', '-')}"),
         ("broker CPU ms/article (pipeline)", lambda f: f"{f['pipeline']['broker_cpu_ms_per_article']}"),
         ("latency p50 / p99 s", lambda f: f"{f['latency_p50_s']} / {f['latency_p99_s']}"),
         ("broker peak RSS MB", lambda f: f"{f['broker_rss_mb']}"),
@@ -46,6 +48,7 @@ def summarise(figures: dict) -> dict:
         noop_pipeline_articles_per_s=noop["articles_per_s"],
         pipeline_articles_per_s=real["articles_per_s"],
         pipeline_to_noop_ratio=round(real["articles_per_s"] / noop["articles_per_s"], 3),
+        two_workers_to_one_ratio=round(figures["two_workers"]["articles_per_s"] / real["articles_per_s"], 3),
         latency_p50_s=figures["latency"]["p50_s"],
         latency_p99_s=figures["latency"]["p99_s"],
         rss_mb=rss,
@@ -72,6 +75,13 @@ def table(f: dict) -> str:
         rows.append((f"  {stage} alone", f"{alone['articles_per_s']:,} articles/s, "
                                          f"{within['cpu_ms_per_article']} ms CPU/article in the pipeline"))
     rows.append(("  broker", f"{f['pipeline']['broker_cpu_ms_per_article']} ms CPU/article in the pipeline"))
+    two = f["two_workers"]
+    rows.append(("two workers a stage", f"{two['articles_per_s']:,} articles/s ({f['two_workers_to_one_ratio']:.2f} of one); "
+                 + ", ".join(f"{s} {v['cpu_ms_per_article']}" for s, v in two["stages"].items()) + " ms CPU/article"))
+    html = f["html_mix"]
+    if "articles_per_s" in html:
+        rows.append(("HTML pages, cleaner alone", f"{html['articles_per_s']:,} articles/s, "
+                     f"{html['cleaner_cpu_ms_per_article']} ms CPU/article ({html['message_bytes_mean']:,} bytes each)"))
     rows.append((f"latency at {LATENCY_RATE}/s", f"p50 {f['latency_p50_s']} s, p99 {f['latency_p99_s']} s"))
     rows.append(("peak RSS", ", ".join(f"{k} {v} MB" for k, v in f["rss_mb"].items())
                   + f"; broker {f['broker_rss_mb']} MB"))

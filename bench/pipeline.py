@@ -15,8 +15,10 @@
     BENCH_PROFILE=1 make bench BENCH_ONLY=pipeline   # + bench/profile-<stage>.txt (pyinstrument)
 
 Rates are measured from the first message a stage took (its metrics, read every 0.1 s) to the
-last one out, so group joins and process starts are not counted. Latency is stored_at -
-fetched_at of each article (stored_at is taken when the sink's transaction starts).
+last one out, so process starts are not counted; stages start last one first, so each is
+ready before its input flows. CPU is counted from a process's metrics answering (its imports
+not counted, its group join counted). Latency is stored_at - fetched_at of each article
+(stored_at is taken when the sink's transaction starts).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench._articles import encoded, generate
+from bench._html_mix import html_mix
 from bench._passthrough import passthrough_aiokafka, passthrough_kafka_python
 from bench._pipeline_report import LATENCY_RATE, STAGES, current_rss_mb, side_by_side, summarise
 from services.broker.main import LocalBroker, start_broker
@@ -62,8 +65,8 @@ class Service:
     name: str
     process: subprocess.Popen
     port: int
-    cpu_at_start: float = 0.0  # CPU seconds when it took its first message (imports and joins before)
-    cpu_used: float = 0.0  # from its first message to its last
+    cpu_at_start: float = 0.0  # CPU seconds once its metrics answered (imports before; its group join after)
+    cpu_used: float = 0.0  # from cpu_at_start to the last message of its stage
 
     def counts(self) -> tuple[float, float]:
         """(messages in, messages out) so far; (0, 0) until the endpoint answers."""
@@ -145,37 +148,46 @@ class PipelineBench:
         log = open(self.work / f"{settings.topic_prefix}-{stage}.log", "ab")
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         wait_for_port("127.0.0.1", port, timeout_s=60)
-        return Service(stage, process, port)
+        return Service(stage, process, port, cpu_at_start=cpu_seconds(process.pid))
 
     def watch(self, services: list[Service], until: float, last: str, timeout_s: float) -> dict[str, tuple]:
-        """Read every service's counters every 0.1 s until `last` has put out `until` messages;
-        {stage: (time of its first message in, time its output reached `until`)}."""
+        """Read every service's counters every 0.1 s until the `last` stage (all its workers) has
+        put out `until` messages; {stage: (time of its first message in, time its output reached
+        `until`)}. Each service's CPU is counted from its start to its stage's end."""
+        stages: dict[str, list[Service]] = {}
+        for service in services:
+            stages.setdefault(service.name, []).append(service)
         first_in: dict[str, float] = {}
         done: dict[str, float] = {}
         deadline = time.monotonic() + timeout_s
         while True:
             now = time.perf_counter()
-            for service in services:
-                service.check_alive()
-                took, put = service.counts()
-                if took and service.name not in first_in:
-                    first_in[service.name] = now
-                    service.cpu_at_start = cpu_seconds(service.process.pid)
-                if put >= until and service.name not in done:
-                    done[service.name] = now
-                    service.cpu_used = cpu_seconds(service.process.pid) - service.cpu_at_start
+            for stage, workers in stages.items():
+                for w in workers:
+                    w.check_alive()
+                counts = [w.counts() for w in workers]
+                took, put = sum(c[0] for c in counts), sum(c[1] for c in counts)
+                if took and stage not in first_in:
+                    first_in[stage] = now
+                if put >= until and stage not in done:
+                    done[stage] = now
+                    for w in workers:
+                        w.cpu_used = cpu_seconds(w.process.pid) - w.cpu_at_start
             if last in done:
-                return {s.name: (first_in.get(s.name, now), done.get(s.name, now)) for s in services}
+                return {stage: (first_in.get(stage, now), done.get(stage, now)) for stage in stages}
             if time.monotonic() > deadline:
                 counts = {s.name: s.counts() for s in services}
                 raise TimeoutError(f"after {timeout_s:.0f} s, (in, out) per stage: {counts}; wanted {until}")
             time.sleep(0.1)
 
-    def topology(self, label: str, raw: list[tuple[bytes, bytes]], noop: bool) -> dict:
+    def topology(self, label: str, raw: list[tuple[bytes, bytes]], noop: bool, workers: int = 1) -> dict:
+        """The four stages from a filled raw topic to the last article stored, `workers`
+        processes of each stage sharing its group."""
         settings = self.fresh(label)
         fill_rate = self.fill(settings, settings.raw_topic, raw)
         broker_cpu = cpu_seconds(self.broker.process.pid)
-        services = [self.start(stage, settings, noop) for stage in STAGES]
+        # Last stage first: each stage is up before its input flows, the first stage's work is all seen.
+        services = [self.start(stage, settings, noop) for stage in reversed(STAGES) for _ in range(workers)]
         try:
             times = self.watch(services, len(raw), "sink", timeout_s=max(180.0, len(raw) / 50))
             figures = self._figures(services, times, len(raw))
@@ -192,13 +204,15 @@ class PipelineBench:
                  first: str = "cleaner", last: str = "sink") -> dict:
         start, end = times[first][0], times[last][1]
         stages = {}
-        for service in services:
-            first, last = times[service.name]
-            stages[service.name] = {
-                "articles_per_s_within": round(n / max(last - first, 1e-3)),
-                "cpu_ms_per_article": round(service.cpu_used * 1000 / n, 3),
-                "rss_mb": round(peak_rss_mb(service.process.pid), 1),
+        for stage, (began, ended) in times.items():
+            workers = [s for s in services if s.name == stage]
+            stages[stage] = {
+                "articles_per_s_within": round(n / max(ended - began, 1e-3)),
+                "cpu_ms_per_article": round(sum(w.cpu_used for w in workers) * 1000 / n, 3),
+                "rss_mb": round(max(peak_rss_mb(w.process.pid) for w in workers), 1),
             }
+            if len(workers) > 1:
+                stages[stage]["workers"] = len(workers)
         return {"articles_per_s": round(n / (end - start)), "seconds": round(end - start, 2), "stages": stages}
 
     def alone(self, settings: Settings, stage: str) -> dict:
@@ -338,6 +352,12 @@ def measure(kind: str, n: int, args) -> dict:
         print(f"    {real['articles_per_s']} articles/s; each stage alone", flush=True)
         # The sink first: each stage alone appends its output to the next one's input topic.
         figures["alone"] = {stage: bench.alone(settings, stage) for stage in ("sink", "tagger", "cleaner")}
+        print(" 3b. two workers per stage", flush=True)
+        two = bench.topology("two", raw, noop=False, workers=2)
+        two.pop("settings")
+        figures["two_workers"] = two
+        print(f"    {two['articles_per_s']} articles/s\n 3c. the cleaner on whole HTML pages", flush=True)
+        figures["html_mix"] = html_mix(bench, min(n, 2000))
         print(f" 4. latency at {LATENCY_RATE} articles/s", flush=True)
         figures["latency"] = bench.latency(latency_s)
         print(" 5. poller", flush=True)

@@ -48,7 +48,7 @@ def run(args) -> dict:
         wait_for_port("127.0.0.1", port, timeout_s=20)
         workers = Settings().parse_workers
         variants = [("default", workers)] + ([] if args.quick or not workers else [("parse_in_a_thread", 0)])
-        figures = {}
+        figures: dict = {"broker": broker.kind}
         for index, (name, parse_workers) in enumerate(variants):
             settings = Settings(
                 kafka_bootstrap=broker.bootstrap, data_dir=work / f"data-{name}", topic_prefix=f"bench-{name}",

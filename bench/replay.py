@@ -104,7 +104,7 @@ def run(args=None) -> dict:
         work = Path(tmp)
         broker = start_broker(Settings(), work / "broker")
         try:
-            figures = {}
+            figures: dict = {"broker": broker.kind}
             for name, bench, n in (("backfill", bench_backfill, files), ("lookup", bench_lookup, lookup),
                                    ("window", bench_window, window)):
                 (work / name).mkdir()

@@ -108,6 +108,7 @@ def run(args) -> dict:
     batch = articles(n)
     results: dict = {"articles": n, "text_bytes_each": len(batch[0].text), "batch": BATCH}
     broker = start_broker(Settings(), Path(tempfile.mkdtemp(prefix="bench-sink-broker-")))
+    results["broker"] = broker.kind
     try:
         with tempfile.TemporaryDirectory() as tmp:
             results["sqlite"] = bench_store(f"sqlite:///{Path(tmp) / 'store.db'}", batch)
