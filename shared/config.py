@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # (shared/stream.py), so it is added to the latency of every hop.
     fetch_max_wait_ms: int = Field(default=100, ge=1)
     # Producer batching: a batch goes when it holds this many bytes or has waited this long
-    # (the linger: kafka-python producers only; the stages' aiokafka producers have none, see shared/stream.py).
+    # (the linger: kafka-python producers, and the stages' aiokafka producers except on Tansu, see shared/stream.py).
     producer_batch_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
     producer_linger_ms: int = Field(default=10, ge=0)
     # Kafka security, for a production cluster: every kafka-python client and the Faust stages use it

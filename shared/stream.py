@@ -105,11 +105,12 @@ def make_app(settings: Settings, stage: str, metrics: StageMetrics) -> faust.App
         topic_partitions=settings.partitions,
         producer_max_request_size=settings.max_request_bytes,  # Faust's 1 MB would refuse a large letter
         # Faust's 16 KB batches hold four of our articles: a produce request every four sends.
-        # No linger here: with a linger, aiokafka's sender spun on metadata updates once the
-        # tagger sent to a topic created while it ran (news.topic.<new tag>), and never sent
-        # that batch (test_retag hung). Batches still fill while a request is in flight.
+        # The linger saves ~0.1 ms of CPU an article here and ~0.24 ms in the broker. Not on Tansu:
+        # there aiokafka's sender, once the tagger sent to a topic created while it ran
+        # (news.topic.<new tag>), waited on metadata updates and never sent that batch
+        # (test_retag hangs on Tansu with a linger, passes on Apache Kafka).
         producer_max_batch_size=settings.producer_batch_bytes,
-        producer_linger=0.0,
+        producer_linger=0.0 if settings.broker == "tansu" else settings.producer_linger_ms / 1000,
     )
     # Faust's sensor API, without Faust's web server: the registry is served by prometheus_client.
     app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(metrics.registry, names.FAUST_PREFIX))

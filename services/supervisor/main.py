@@ -77,7 +77,9 @@ class Supervisor:
                 self.broker = start_broker(self.settings, data_dir, self.settings.broker_port)
             except RuntimeError as exc:
                 raise GaveUp(str(exc)) from None
-            self.settings = self.settings.model_copy(update={"kafka_bootstrap": self.broker.bootstrap})
+            # the kind it is, not "auto": the stages tune their producers to it (shared/stream.py)
+            self.settings = self.settings.model_copy(update={"kafka_bootstrap": self.broker.bootstrap,
+                                                             "broker": self.broker.kind})
         else:
             log.info("using the configured broker %s", self.settings.kafka_bootstrap)
         tags = [t.name for t in load_taxonomy(self.settings.taxonomy_file).topics]
@@ -114,6 +116,7 @@ class Supervisor:
         env = dict(os.environ)
         env.update(
             NEWSFLOW_KAFKA_BOOTSTRAP=self.settings.kafka_bootstrap,
+            NEWSFLOW_BROKER=self.settings.broker,
             NEWSFLOW_DB_URL=self.settings.database_url,
             NEWSFLOW_DATA_DIR=str(data_dir),
             NEWSFLOW_FEEDS_FILE=str(Path(self.settings.feeds_file).resolve()),
