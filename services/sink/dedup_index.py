@@ -4,7 +4,8 @@ The database is the only state every sink worker shares and that survives restar
 decision is made there, under a lock (SQLite: the write lock of BEGIN IMMEDIATE; PostgreSQL: a
 transaction-scoped advisory lock), in batches: a few indexed queries per batch of articles,
 then the pure decisions of services/sink/dedup.py in batch order, each article seeing the ones
-before it in the same batch.
+before it in the same batch. Which stored articles share a key word or a MinHash band comes
+from the sink's memory (services/sink/key_index.py), brought up to date under the same lock.
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ import orjson
 
 from services.sink.dialect import Dialect
 from services.sink import stories
-from services.sink.dedup import MIN_SHARED_KEYS, Decision, Known, Signature, decide, signature, story_similarity
+from services.sink.dedup import (
+    MIN_SHARED_KEYS, Decision, Known, Signature, band_keys, decide, signature, story_similarity,
+)
 from services.sink.key_index import KEY_POSTINGS, STORY_CANDIDATES, KeyIndex, keys_of
 from services.sink.stories import WINDOW_DAYS
 from shared.schema import Article
@@ -36,7 +39,6 @@ STRONGEST_EDGES = (
     "PARTITION BY article_id ORDER BY sim DESC, other_id) AS strength FROM story_edges "
     f"WHERE article_id IN ({{marks}})) AS e WHERE strength <= {stories.EDGES_PER_ARTICLE}"
 )
-BAND_CANDIDATES = 50
 
 
 @dataclass
@@ -50,8 +52,8 @@ class DedupBatch:
     formed: int = 0  # stories of two or more articles that no stored story of two or more became
     story_seconds: float = 0.0  # time spent on stories: candidates, similarities, grouping, writes
     decisions: dict[str, Decision] = field(default_factory=dict)
-    rows: tuple[list, list, list] = field(default_factory=lambda: ([], [], []))
-    keys: list[tuple[str, int, tuple[str, ...]]] = field(default_factory=list)  # for KeyIndex, once committed
+    rows: tuple[list, list] = field(default_factory=lambda: ([], []))
+    keys: list[tuple[str, int, tuple[str, ...], tuple[int, ...]]] = field(default_factory=list)  # KeyIndex rows
     last_seq: int = 0
     regrouped: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # stored article -> (was, is)
 
@@ -84,7 +86,6 @@ def _decode_minhash(text: str) -> tuple[int, ...]:
 
 TABLES = {
     "dedup_signatures": ("article_id", "seq", "text_hash", "minhash", "terms", "day", "root_id", "story_id"),
-    "dedup_bands": ("band_key", "article_id"),
     "story_edges": ("article_id", "other_id", "sim"),
 }
 
@@ -190,14 +191,13 @@ class DedupIndex:
 
     def _index_rows(self, batch: DedupBatch, articles: list[Article], sigs: dict[str, Signature],
                     known: dict, edges: dict[tuple[str, str], float]) -> None:
-        sig_rows, band_rows, edge_rows = batch.rows
+        sig_rows, edge_rows = batch.rows
         for a in articles:
             sig, decision = sigs[a.id], batch.decisions[a.id]
             sig_rows.append((a.id, known[a.id][0], sig.text_hash, _encode_minhash(sig.minhash),
                              orjson.dumps(sig.terms).decode(), sig.day, decision.duplicate_of or a.id,
                              decision.story_id))
-            band_rows.extend((k, a.id) for k in dict.fromkeys(sig.bands))
-            batch.keys.append((a.id, sig.day, sig.keys))
+            batch.keys.append((a.id, sig.day, sig.keys, sig.bands))
             batch.last_seq = max(batch.last_seq, known[a.id][0])
         new = {a.id for a in articles}
         for (a, b), sim in edges.items():
@@ -213,10 +213,11 @@ class DedupIndex:
         if generation != self.keys.generation:
             self.forget()
             self.keys.generation = generation
-        cur.execute("SELECT article_id, seq, day, terms FROM dedup_signatures WHERE seq > "
+        cur.execute("SELECT article_id, seq, day, terms, minhash FROM dedup_signatures WHERE seq > "
                     f"{self.ph} ORDER BY seq", [self.keys.seen_seq])
         while rows := cur.fetchmany(5000):  # a first load reads every row: a page at a time
-            self.keys.add((article_id, day, keys_of(orjson.loads(terms))) for article_id, _, day, terms in rows)
+            self.keys.add((article_id, day, keys_of(orjson.loads(terms)), band_keys(_decode_minhash(minhash)))
+                          for article_id, _, day, terms, minhash in rows)
             self.keys.seen_seq = rows[-1][1]
 
     def committed(self, batch: DedupBatch) -> None:
@@ -237,27 +238,22 @@ class DedupIndex:
             [sigs[a.id].text_hash for a in articles],
         ):
             by_hash[text_hash].append(article_id)
-        by_band: dict[int, list[str]] = defaultdict(list)
-        for band_key, article_id in self._in(
-            cur, "SELECT band_key, article_id FROM dedup_bands WHERE band_key IN ({marks})",
-            [k for a in articles for k in sigs[a.id].bands],
-        ):
-            if len(by_band[band_key]) < BAND_CANDIDATES:  # a band shared by thousands says little
-                by_band[band_key].append(article_id)
+        by_band = self.keys.sharing_bands(k for a in articles for k in sigs[a.id].bands)
         started = time.perf_counter()
         story_hits = {
             a.id: self.keys.candidates(sigs[a.id].keys, sigs[a.id].day)
             for a in articles if len(sigs[a.id].keys) >= MIN_SHARED_KEYS
         }
         batch.story_seconds += time.perf_counter() - started
-        wanted = {i for ids in by_hash.values() for i in ids[:1]}
-        wanted |= {i for ids in by_band.values() for i in ids} | {i for ids in story_hits.values() for i in ids}
+        copies = {i for ids in by_hash.values() for i in ids[:1]} | {i for ids in by_band.values() for i in ids}
+        wanted = copies | {i for ids in story_hits.values() for i in ids}
         known: dict[str, tuple[int, Known]] = {}
         for article_id, seq, root_id, minhash, terms in self._in(
             cur, "SELECT article_id, seq, root_id, minhash, terms FROM dedup_signatures "
             "WHERE article_id IN ({marks})", list(wanted),
         ):
-            known[article_id] = (seq, Known(article_id, root_id, _decode_minhash(minhash), orjson.loads(terms)))
+            values = _decode_minhash(minhash) if article_id in copies else ()  # only copies compare MinHashes
+            known[article_id] = (seq, Known(article_id, root_id, values, orjson.loads(terms)))
         return by_hash, by_band, story_hits, known
 
     def write(self, cur, batch: DedupBatch, stored_at: float) -> None:

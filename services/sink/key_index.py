@@ -1,14 +1,17 @@
-"""Story candidates: which stored articles share a new article's key words, from the sink's memory.
+"""Candidates from the sink's memory: which stored articles share a new article's key words
+(stories) or one of its MinHash bands (near duplicates).
 
 The database stays the record (each article's word vector in `dedup_signatures.terms`, whose
-first KEY_TERMS words are its keys); this index is rebuilt from it when a sink starts and kept
+first KEY_TERMS words are its keys, and its MinHash, whose bands are computed again); this
+index is rebuilt from it when a sink starts and kept
 current under the sinks' lock: at each batch the sink reads the rows other sinks indexed since
 the last one it saw (`seq` only grows), and adds its own once they are committed. A lookup then
 costs the same whether 1,000 or 100,000 articles are stored, where the SQL it replaces read up
 to KEY_TERMS x KEY_POSTINGS index rows an article through the database.
 
-Memory: a key's postings are two arrays of 4-byte numbers (~8 bytes a posting, KEY_TERMS
-postings an article), about 30 MB at 100,000 articles.
+Memory: a key's postings are an array of 4-byte numbers (KEY_TERMS postings an article); the
+bands are sorted numpy arrays (12 bytes a band, BANDS an article), the newest in a dict until
+MERGE_AT of them: about 60 MB at 100,000 articles.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from services.sink.stories import WINDOW_DAYS
 STORY_CANDIDATES = 30
 KEY_POSTINGS = 100
 BULK = 1000  # from this many articles at once, postings are sorted once rather than inserted in place
+BAND_CANDIDATES = 50  # the oldest articles of a band read: a band shared by thousands says little
+MERGE_AT = 50_000  # bands kept in a dict before they join the sorted arrays
 
 
 class KeyIndex:
@@ -39,6 +44,10 @@ class KeyIndex:
         self._days = array("i")
         self._number: dict[str, int] = {}
         self._postings: dict[str, array] = {}
+        self._band_keys = np.empty(0, np.int64)  # sorted; the same key's articles in the order added
+        self._band_numbers = np.empty(0, np.uint32)
+        self._new_bands: dict[int, list[int]] = {}
+        self._new_band_count = 0
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -46,15 +55,19 @@ class KeyIndex:
     def _order(self, number: int) -> tuple[int, str]:
         return self._days[number], self._ids[number]
 
-    def add(self, rows: Iterable[tuple[str, int, Iterable[str]]]) -> None:
-        """Index (article id, day, keys) rows; an id indexed already is left as it is."""
+    def add(self, rows: Iterable[tuple[str, int, Iterable[str], Iterable[int]]]) -> None:
+        """Index (article id, day, keys, bands) rows, oldest first (by seq); an id indexed
+        already is left as it is."""
         rows = [r for r in rows if r[0] not in self._number]
         touched: set[str] = set()
         bulk = len(rows) >= BULK
-        for article_id, day, keys in rows:
+        for article_id, day, keys, bands in rows:
             number = self._number[article_id] = len(self._ids)
             self._ids.append(article_id)
             self._days.append(day)
+            for band in dict.fromkeys(bands):
+                self._new_bands.setdefault(band, []).append(number)
+            self._new_band_count += len(bands)
             for key in dict.fromkeys(keys):
                 postings = self._postings.get(key)
                 if postings is None:
@@ -68,6 +81,31 @@ class KeyIndex:
                     postings.insert(bisect.bisect_right(postings, (day, article_id), key=self._order), number)
         for key in touched:
             self._postings[key] = array("I", sorted(self._postings[key], key=self._order))
+        if self._new_band_count >= MERGE_AT:
+            self._merge_bands()
+
+    def _merge_bands(self) -> None:
+        new = self._new_bands
+        keys = np.fromiter((k for k, numbers in new.items() for _ in numbers), np.int64)
+        numbers = np.fromiter((n for row in new.values() for n in row), np.uint32)
+        keys = np.concatenate([self._band_keys, keys])
+        order = np.argsort(keys, kind="stable")  # stable: a key's older articles stay first
+        self._band_keys = keys[order]
+        self._band_numbers = np.concatenate([self._band_numbers, numbers])[order]
+        self._new_bands, self._new_band_count = {}, 0
+
+    def sharing_bands(self, bands: Iterable[int]) -> dict[int, list[str]]:
+        """band key -> the BAND_CANDIDATES oldest articles having it, for the bands some article has."""
+        wanted = np.fromiter(dict.fromkeys(bands), np.int64)
+        starts = np.searchsorted(self._band_keys, wanted, "left").tolist()
+        ends = np.searchsorted(self._band_keys, wanted, "right").tolist()
+        found: dict[int, list[str]] = {}
+        for band, start, end in zip(wanted.tolist(), starts, ends):
+            numbers = self._band_numbers[start:min(end, start + BAND_CANDIDATES)].tolist()
+            numbers += self._new_bands.get(band, [])[:BAND_CANDIDATES - len(numbers)]
+            if numbers:
+                found[band] = [self._ids[n] for n in numbers]
+        return found
 
     def candidates(self, keys: Iterable[str], day: int) -> list[str]:
         """Articles within WINDOW_DAYS of `day` sharing MIN_SHARED_KEYS of `keys`, reading each key's

@@ -165,11 +165,12 @@ MIGRATIONS: list[tuple[int, Statements]] = [
     ),
     (
         6,
-        # Story candidates come from each sink's memory (services/sink/key_index.py), rebuilt
-        # from dedup_signatures; `newsflow stories --regroup` raises the generation so that
-        # running sinks read the rewritten vectors again.
+        # Story and near-duplicate candidates come from each sink's memory
+        # (services/sink/key_index.py), rebuilt from dedup_signatures; `newsflow stories
+        # --regroup` raises the generation so that running sinks read the rewritten vectors again.
         [
             "DROP TABLE story_keys",
+            "DROP TABLE dedup_bands",
             "CREATE TABLE index_generation (generation BIGINT NOT NULL)",
             "INSERT INTO index_generation (generation) VALUES (0)",
         ],
