@@ -16,6 +16,7 @@ MERGE_AT of them: about 60 MB at 100,000 articles.
 from __future__ import annotations
 
 import bisect
+import heapq
 from array import array
 from collections.abc import Iterable
 
@@ -44,6 +45,7 @@ class KeyIndex:
         self._days = array("i")
         self._number: dict[str, int] = {}
         self._postings: dict[str, array] = {}
+        self._posting_days: dict[str, array] = {}  # beside each key's postings: bisect runs in C
         self._band_keys = np.empty(0, np.int64)  # sorted; the same key's articles in the order added
         self._band_numbers = np.empty(0, np.uint32)
         self._new_bands: dict[int, list[int]] = {}
@@ -59,7 +61,7 @@ class KeyIndex:
         """Index (article id, day, keys, bands) rows, oldest first (by seq); an id indexed
         already is left as it is."""
         rows = [r for r in rows if r[0] not in self._number]
-        touched: set[str] = set()
+        touched: dict[str, int] = {}  # bulk: key -> how many of its postings were in order before
         bulk = len(rows) >= BULK
         for article_id, day, keys, bands in rows:
             number = self._number[article_id] = len(self._ids)
@@ -68,30 +70,46 @@ class KeyIndex:
             for band in dict.fromkeys(bands):
                 self._new_bands.setdefault(band, []).append(number)
             self._new_band_count += len(bands)
+            if self._new_band_count >= MERGE_AT:
+                self._merge_bands()
             for key in dict.fromkeys(keys):
                 postings = self._postings.get(key)
                 if postings is None:
                     postings = self._postings[key] = array("I")
+                    self._posting_days[key] = array("i")
                 if bulk:
+                    touched.setdefault(key, len(postings))
                     postings.append(number)
-                    touched.add(key)
-                elif not postings or self._order(postings[-1]) <= (day, article_id):
-                    postings.append(number)  # the newest: most articles, as news arrives
-                else:
-                    postings.insert(bisect.bisect_right(postings, (day, article_id), key=self._order), number)
-        for key in touched:
-            self._postings[key] = array("I", sorted(self._postings[key], key=self._order))
-        if self._new_band_count >= MERGE_AT:
-            self._merge_bands()
+                    continue
+                at = len(postings)  # the newest goes last: most articles, as news arrives
+                if postings and self._order(postings[-1]) > (day, article_id):
+                    at = bisect.bisect_right(postings, (day, article_id), key=self._order)
+                postings.insert(at, number)
+                self._posting_days[key].insert(at, day)
+        for key, in_order in touched.items():
+            self._sort_tail(key, in_order)
+
+    def _sort_tail(self, key: str, sorted_up_to: int) -> None:
+        """Put the postings appended after `sorted_up_to` in order: sorted alone, then placed
+        after the others (a load in order of time) or merged with them."""
+        postings, days = self._postings[key], self._posting_days[key]
+        head, tail = postings[:sorted_up_to], sorted(postings[sorted_up_to:], key=self._order)
+        if head and self._order(head[-1]) > self._order(tail[0]):
+            tail = list(heapq.merge(head, tail, key=self._order))
+            head, days = array("I"), array("i")
+        head.extend(tail)
+        days.extend(self._days[n] for n in tail)
+        self._postings[key], self._posting_days[key] = head, days
 
     def _merge_bands(self) -> None:
         new = self._new_bands
         keys = np.fromiter((k for k, numbers in new.items() for _ in numbers), np.int64)
         numbers = np.fromiter((n for row in new.values() for n in row), np.uint32)
-        keys = np.concatenate([self._band_keys, keys])
         order = np.argsort(keys, kind="stable")  # stable: a key's older articles stay first
-        self._band_keys = keys[order]
-        self._band_numbers = np.concatenate([self._band_numbers, numbers])[order]
+        keys, numbers = keys[order], numbers[order]
+        at = np.searchsorted(self._band_keys, keys, "right")  # after the older articles of a key
+        self._band_keys = np.insert(self._band_keys, at, keys)
+        self._band_numbers = np.insert(self._band_numbers, at, numbers)
         self._new_bands, self._new_band_count = {}, 0
 
     def sharing_bands(self, bands: Iterable[int]) -> dict[int, list[str]]:
@@ -117,8 +135,9 @@ class KeyIndex:
             postings = self._postings.get(key)
             if not postings:
                 continue
-            end = bisect.bisect_right(postings, hi, key=days.__getitem__)
-            start = bisect.bisect_left(postings, lo, key=days.__getitem__, lo=max(0, end - KEY_POSTINGS), hi=end)
+            posting_days = self._posting_days[key]
+            end = bisect.bisect_right(posting_days, hi)
+            start = bisect.bisect_left(posting_days, lo, max(0, end - KEY_POSTINGS), end)
             found += postings[start:end]
         # Up to KEY_TERMS x KEY_POSTINGS numbers, most seen once: counted and filtered in numpy.
         numbers, counts = np.unique(np.frombuffer(found, dtype=np.uint32), return_counts=True)
