@@ -149,6 +149,12 @@ def term_vector(tokens: list[str], language: str | None) -> dict[str, float]:
     return {s: round(w / norm, 5) for w, s in ranked}
 
 
+def keys_of(terms: dict[str, float]) -> tuple[str, ...]:
+    """An article's keys: its KEY_TERMS heaviest words (term_vector keeps them heaviest first, and
+    so does the JSON they are stored as, from which the sink's key index is rebuilt)."""
+    return tuple(list(terms)[:KEY_TERMS])
+
+
 def signature(title: str | None, text: str, language: str | None, day: int) -> Signature:
     body = words(text)
     values = minhash(body)
@@ -158,7 +164,7 @@ def signature(title: str | None, text: str, language: str | None, day: int) -> S
         minhash=values,
         bands=band_keys(values),
         terms=terms,
-        keys=tuple(list(terms)[:KEY_TERMS]),
+        keys=keys_of(terms),
         day=day,
     )
 

@@ -22,9 +22,9 @@ import orjson
 from services.sink.dialect import Dialect
 from services.sink import stories
 from services.sink.dedup import (
-    MIN_SHARED_KEYS, Decision, Known, Signature, band_keys, decide, signature, story_similarity,
+    MIN_SHARED_KEYS, Decision, Known, Signature, band_keys, decide, keys_of, signature, story_similarity,
 )
-from services.sink.key_index import KEY_POSTINGS, STORY_CANDIDATES, KeyIndex, keys_of
+from services.sink.key_index import KEY_POSTINGS, STORY_CANDIDATES, KeyIndex
 from services.sink.stories import WINDOW_DAYS
 from shared.schema import Article
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from services.sink.dedup import KEY_TERMS, MIN_SHARED_KEYS
+from services.sink.dedup import MIN_SHARED_KEYS
 from services.sink.stories import WINDOW_DAYS
 
 # Grouping is a function of the articles alone while these limits are not reached (README):
@@ -144,8 +144,3 @@ class KeyIndex:
         kept = counts >= MIN_SHARED_KEYS
         shared = [(-n, -days[i], self._ids[i]) for i, n in zip(numbers[kept].tolist(), counts[kept].tolist())]
         return [article_id for _, _, article_id in sorted(shared)[:STORY_CANDIDATES]]
-
-
-def keys_of(terms: dict[str, float]) -> list[str]:
-    """An article's keys as signature() chose them: its KEY_TERMS heaviest words (terms keep that order)."""
-    return list(terms)[:KEY_TERMS]

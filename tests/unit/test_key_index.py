@@ -7,7 +7,8 @@ import random
 import pytest
 
 from services.sink import key_index
-from services.sink.key_index import BAND_CANDIDATES, KEY_POSTINGS, STORY_CANDIDATES, KeyIndex, keys_of
+from services.sink.dedup import keys_of
+from services.sink.key_index import BAND_CANDIDATES, KEY_POSTINGS, STORY_CANDIDATES, KeyIndex
 from services.sink.stories import WINDOW_DAYS
 from services.sink.store import open_store
 from tests.unit.test_dedup import HARBOUR, HARBOUR_REWRITE, ORCHARD, art
@@ -70,7 +71,7 @@ def test_bands_give_their_oldest_articles_before_and_after_a_merge(monkeypatch):
 
 
 def test_keys_are_the_heaviest_terms_in_their_stored_order():
-    assert keys_of({"kelmarsh": 0.5, "harbour": 0.4, "varga": 0.1}) == ["kelmarsh", "harbour", "varga"]
+    assert keys_of({"kelmarsh": 0.5, "harbour": 0.4, "varga": 0.1}) == ("kelmarsh", "harbour", "varga")
 
 
 def test_a_sink_sees_what_another_sink_stored_since(store_url):
