@@ -39,6 +39,8 @@ NUM_PERM = BANDS * ROWS
 MINHASH_SEED = 20231113  # fixed forever: stored signatures must stay comparable with new ones
 NEAR_THRESHOLD = 0.5
 TERM_CAP = 0.07
+WEIGHT_SCALE = 100_000  # term_vector keeps 5 decimals of a weight
+CAP_UNITS = round(TERM_CAP * WEIGHT_SCALE * WEIGHT_SCALE)  # TERM_CAP in units of a product of two weights
 TOP_TERMS = 60
 KEY_TERMS = 30
 TITLE_WEIGHT = 2
@@ -68,7 +70,6 @@ class Known:
     id: str
     root_id: str  # the original it duplicates, or itself
     minhash: tuple[int, ...]
-    terms: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,25 @@ def near_similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     return sum(x == y for x, y in zip(a, b)) / NUM_PERM
 
 
+def weight_units(weight: float) -> int:
+    """A word's weight (term_vector rounds it to 5 decimals) as the exact integer it stands for."""
+    return round(weight * WEIGHT_SCALE)
+
+
+def similarity_from_units(total: int) -> float:
+    """A sum of capped products of weight units, as a similarity rounded to 5 decimals (half up)."""
+    return (total + WEIGHT_SCALE // 2) // WEIGHT_SCALE / WEIGHT_SCALE
+
+
 def story_similarity(a: dict[str, float], b: dict[str, float]) -> float:
-    """Cosine of two unit vectors, each word's share capped at TERM_CAP."""
-    # Few words are shared: intersect in C. fsum is exact, so the set's order cannot move a digit.
-    return math.fsum(min(TERM_CAP, a[t] * b[t]) for t in a.keys() & b.keys())
+    """Cosine of two unit vectors, each word's share capped at TERM_CAP, rounded to 5 decimals.
+
+    Computed on integers (weights have 5 decimals): exact, so neither the order of the words nor
+    which article is `a` can move a digit, and the sink's vectorised form
+    (services/sink/term_vectors.py) gives the same number."""
+    return similarity_from_units(sum(
+        min(CAP_UNITS, weight_units(a[t]) * weight_units(b[t])) for t in a.keys() & b.keys()
+    ))
 
 
 def decide(sig: Signature, exact: list[Known], near: list[Known]) -> Decision:

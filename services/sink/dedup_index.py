@@ -13,7 +13,6 @@ import dataclasses
 import struct
 import time
 from collections import Counter, defaultdict
-from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,10 +21,9 @@ import orjson
 from services.sink.dialect import Dialect
 from services.sink import stories
 from services.sink.dedup import (
-    MIN_SHARED_KEYS, Decision, Known, Signature, band_keys, decide, keys_of, signature, story_similarity,
+    MIN_SHARED_KEYS, Decision, Known, Signature, band_keys, decide, signature,
 )
-from services.sink.key_index import KEY_POSTINGS, STORY_CANDIDATES, KeyIndex
-from services.sink.stories import WINDOW_DAYS
+from services.sink.key_index import KeyIndex
 from shared.schema import Article
 
 # Grouping is a function of the articles alone while these limits (and key_index.py's) are not
@@ -53,7 +51,7 @@ class DedupBatch:
     story_seconds: float = 0.0  # time spent on stories: candidates, similarities, grouping, writes
     decisions: dict[str, Decision] = field(default_factory=dict)
     rows: tuple[list, list] = field(default_factory=lambda: ([], []))
-    keys: list[tuple[str, int, tuple[str, ...], tuple[int, ...]]] = field(default_factory=list)  # KeyIndex rows
+    keys: list[tuple[str, int, dict[str, float], tuple[int, ...]]] = field(default_factory=list)  # KeyIndex rows
     last_seq: int = 0
     regrouped: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # stored article -> (was, is)
 
@@ -109,7 +107,7 @@ class DedupIndex:
         if not articles:
             return batch
         self._catch_up(cur)
-        by_hash, by_band, story_hits, known = self._candidates(cur, articles, sigs, batch)
+        by_hash, by_band, known = self._candidates(cur, articles, sigs)
         next_seq = self.keys.seen_seq + 1
         overlay = _BatchOverlay()
         edges: dict[tuple[str, str], float] = {}
@@ -124,16 +122,11 @@ class DedupIndex:
             near = oldest_first([i for k in sig.bands for i in by_band.get(k, [])] + overlay.near(sig))
             batch.decisions[a.id] = decision = decide(sig, exact, near)
             started = time.perf_counter()
-            for other in oldest_first(story_hits.get(a.id, []) + overlay.story(sig)):
-                sim = round(story_similarity(sig.terms, other.terms), 5)
-                if sim >= stories.EDGE_FLOOR:
-                    edges[(a.id, other.id)] = sim
-            if decision.matched and (a.id, decision.matched) not in edges:
-                # a copy is compared with its original whatever their dates (once: it may be a candidate too)
-                original = known[decision.matched][1]
-                edges[(a.id, original.id)] = round(story_similarity(sig.terms, original.terms), 5)
+            self._compare(a.id, sig, decision.matched, edges)
             batch.story_seconds += time.perf_counter() - started
-            known[a.id] = (next_seq, Known(a.id, decision.duplicate_of or a.id, sig.minhash, sig.terms))
+            # a candidate for the articles after it in the batch (a failed batch reloads the index)
+            self.keys.add([(a.id, sig.day, sig.terms, sig.bands)])
+            known[a.id] = (next_seq, Known(a.id, decision.duplicate_of or a.id, sig.minhash))
             overlay.add(a.id, sig)
             next_seq += 1
         started = time.perf_counter()
@@ -141,6 +134,16 @@ class DedupIndex:
         batch.story_seconds += time.perf_counter() - started
         self._index_rows(batch, articles, sigs, known, edges)
         return batch
+
+    def _compare(self, article_id: str, sig: Signature, matched: str | None,
+                 edges: dict[tuple[str, str], float]) -> None:
+        """The new article's edges: to its story candidates, stored or earlier in the batch
+        (compared in one call), and, whatever their dates, to the original it copies."""
+        found = self.keys.candidates(sig.keys, sig.day) if len(sig.keys) >= MIN_SHARED_KEYS else []
+        edges.update(((article_id, other), sim) for other, sim in zip(found, self.keys.similarities(sig.terms, found))
+                     if sim >= stories.EDGE_FLOOR)
+        if matched and (article_id, matched) not in edges:
+            edges[(article_id, matched)] = self.keys.similarities(sig.terms, [matched])[0]
 
     def _group(self, cur, batch: DedupBatch, days: dict[str, int], edges: dict[tuple[str, str], float]) -> None:
         """Group the neighbourhood of the new articles again; stored articles that change story
@@ -197,7 +200,7 @@ class DedupIndex:
             sig_rows.append((a.id, known[a.id][0], sig.text_hash, _encode_minhash(sig.minhash),
                              orjson.dumps(sig.terms).decode(), sig.day, decision.duplicate_of or a.id,
                              decision.story_id))
-            batch.keys.append((a.id, sig.day, sig.keys, sig.bands))
+            batch.keys.append((a.id, sig.day, sig.terms, sig.bands))
             batch.last_seq = max(batch.last_seq, known[a.id][0])
         new = {a.id for a in articles}
         for (a, b), sim in edges.items():
@@ -216,7 +219,7 @@ class DedupIndex:
         cur.execute("SELECT article_id, seq, day, terms, minhash FROM dedup_signatures WHERE seq > "
                     f"{self.ph} ORDER BY seq", [self.keys.seen_seq])
         while rows := cur.fetchmany(5000):  # a first load reads every row: a page at a time
-            self.keys.add((article_id, day, keys_of(orjson.loads(terms)), band_keys(_decode_minhash(minhash)))
+            self.keys.add((article_id, day, orjson.loads(terms), band_keys(_decode_minhash(minhash)))
                           for article_id, _, day, terms, minhash in rows)
             self.keys.seen_seq = rows[-1][1]
 
@@ -229,9 +232,9 @@ class DedupIndex:
         """The database may differ from what this index holds (a failed commit): read it all again."""
         self.keys = KeyIndex()
 
-    def _candidates(self, cur, articles: list[Article], sigs: dict[str, Signature], batch: DedupBatch):
-        """What the index already holds that `articles` may match: by exact text hash, by
-        MinHash band, story candidates, and each candidate's signature (with its story's terms)."""
+    def _candidates(self, cur, articles: list[Article], sigs: dict[str, Signature]):
+        """What the index already holds that `articles` may copy: by exact text hash and by
+        MinHash band, with their MinHashes (story candidates are looked up article by article)."""
         by_hash: dict[str, list[str]] = defaultdict(list)
         for article_id, text_hash in self._in(
             cur, "SELECT article_id, text_hash FROM dedup_signatures WHERE text_hash IN ({marks}) ORDER BY seq",
@@ -239,22 +242,14 @@ class DedupIndex:
         ):
             by_hash[text_hash].append(article_id)
         by_band = self.keys.sharing_bands(k for a in articles for k in sigs[a.id].bands)
-        started = time.perf_counter()
-        story_hits = {
-            a.id: self.keys.candidates(sigs[a.id].keys, sigs[a.id].day)
-            for a in articles if len(sigs[a.id].keys) >= MIN_SHARED_KEYS
-        }
-        batch.story_seconds += time.perf_counter() - started
         copies = {i for ids in by_hash.values() for i in ids[:1]} | {i for ids in by_band.values() for i in ids}
-        wanted = copies | {i for ids in story_hits.values() for i in ids}
-        known: dict[str, tuple[int, Known]] = {}
-        for article_id, seq, root_id, minhash, terms in self._in(
-            cur, "SELECT article_id, seq, root_id, minhash, terms FROM dedup_signatures "
-            "WHERE article_id IN ({marks})", list(wanted),
+        known: dict[str, tuple[int, Known]] = {}  # only copies compare MinHashes: story candidates stay in memory
+        for article_id, seq, root_id, minhash in self._in(
+            cur, "SELECT article_id, seq, root_id, minhash FROM dedup_signatures WHERE article_id IN ({marks})",
+            list(copies),
         ):
-            values = _decode_minhash(minhash) if article_id in copies else ()  # only copies compare MinHashes
-            known[article_id] = (seq, Known(article_id, root_id, values, orjson.loads(terms)))
-        return by_hash, by_band, story_hits, known
+            known[article_id] = (seq, Known(article_id, root_id, _decode_minhash(minhash)))
+        return by_hash, by_band, known
 
     def write(self, cur, batch: DedupBatch, stored_at: float) -> None:
         """Index the articles of `batch` and move stored ones to their new stories; called after
@@ -281,44 +276,23 @@ class DedupIndex:
 
 
 class _BatchOverlay:
-    """The ids of articles decided earlier in the same batch, not yet written, as candidates."""
+    """The articles decided earlier in the same batch, not yet written, as candidates for copies
+    (as story candidates they are in the key index already)."""
 
     def __init__(self):
         self.by_hash: dict[str, str] = {}
         self.by_band: dict[int, list[str]] = defaultdict(list)
-        self.by_key: dict[str, list[tuple[str, int]]] = defaultdict(list)
 
     def add(self, article_id: str, sig: Signature) -> None:
         self.by_hash.setdefault(sig.text_hash, article_id)
         for band in dict.fromkeys(sig.bands):
             self.by_band[band].append(article_id)
-        for key in sig.keys:
-            self.by_key[key].append((article_id, sig.day))
 
     def exact(self, sig: Signature) -> list[str]:
         return [self.by_hash[sig.text_hash]] if sig.text_hash in self.by_hash else []
 
     def near(self, sig: Signature) -> list[str]:
         return [i for band in sig.bands for i in self.by_band.get(band, ())]
-
-    def story(self, sig: Signature) -> list[str]:
-        return _most_shared([
-            (article_id, day)
-            for key in sig.keys for article_id, day in self.by_key.get(key, ())[-KEY_POSTINGS:]
-            if abs(day - sig.day) <= WINDOW_DAYS
-        ])
-
-
-def _most_shared(postings: list[tuple[str, int]]) -> list[str]:
-    """Ids seen at least MIN_SHARED_KEYS times: the STORY_CANDIDATES most shared, then newest, first."""
-    # Up to 12 x KEY_POSTINGS postings an article, most of them ids seen once: count in C first.
-    shared = {i: n for i, n in Counter(map(itemgetter(0), postings)).items() if n >= MIN_SHARED_KEYS}
-    newest: dict[str, int] = {}
-    for article_id, day in postings:
-        if article_id in shared and day > newest.get(article_id, day - 1):
-            newest[article_id] = day
-    ranked = sorted(((n, newest[i], i) for i, n in shared.items()), key=lambda t: (-t[0], -t[1], t[2]))
-    return [i for _, _, i in ranked[:STORY_CANDIDATES]]
 
 
 def with_decisions(articles: list[Article], decisions: dict[str, Decision]) -> list[Article]:

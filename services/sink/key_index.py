@@ -1,29 +1,32 @@
 """Candidates from the sink's memory: which stored articles share a new article's key words
-(stories) or one of its MinHash bands (near duplicates).
+(stories) or one of its MinHash bands (near duplicates), and how alike their word vectors are
+(services/sink/term_vectors.py).
 
 The database stays the record (each article's word vector in `dedup_signatures.terms`, whose
 first KEY_TERMS words are its keys, and its MinHash, whose bands are computed again); this
 index is rebuilt from it when a sink starts and kept
 current under the sinks' lock: at each batch the sink reads the rows other sinks indexed since
-the last one it saw (`seq` only grows), and adds its own once they are committed. A lookup then
+the last one it saw (`seq` only grows), and adds each of its own once decided, so that the
+articles after it in the batch find it (a failed transaction makes the sink rebuild the index). A lookup then
 costs the same whether 1,000 or 100,000 articles are stored, where the SQL it replaces read up
 to KEY_TERMS x KEY_POSTINGS index rows an article through the database.
 
 Memory: a key's postings are an array of 4-byte numbers (KEY_TERMS postings an article); the
 bands are sorted numpy arrays (12 bytes a band, BANDS an article), the newest in a dict until
-MERGE_AT of them: about 60 MB at 100,000 articles.
+MERGE_AT of them: about 60 MB at 100,000 articles, and the word vectors about 50 MB more.
 """
 from __future__ import annotations
 
 import bisect
 import heapq
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from services.sink.dedup import MIN_SHARED_KEYS
+from services.sink.dedup import MIN_SHARED_KEYS, keys_of
 from services.sink.stories import WINDOW_DAYS
+from services.sink.term_vectors import TermVectors
 
 # Grouping is a function of the articles alone while these limits are not reached (README):
 # a key word with more than KEY_POSTINGS articles in the window, an article with more than
@@ -50,6 +53,7 @@ class KeyIndex:
         self._band_numbers = np.empty(0, np.uint32)
         self._new_bands: dict[int, list[int]] = {}
         self._new_band_count = 0
+        self._vectors = TermVectors()  # by article number
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -57,16 +61,18 @@ class KeyIndex:
     def _order(self, number: int) -> tuple[int, str]:
         return self._days[number], self._ids[number]
 
-    def add(self, rows: Iterable[tuple[str, int, Iterable[str], Iterable[int]]]) -> None:
-        """Index (article id, day, keys, bands) rows, oldest first (by seq); an id indexed
-        already is left as it is."""
+    def add(self, rows: Iterable[tuple[str, int, Mapping[str, float], Iterable[int]]]) -> None:
+        """Index (article id, day, word vector, bands) rows, oldest first (by seq); an id
+        indexed already is left as it is. The vector's first KEY_TERMS words are its keys."""
         rows = [r for r in rows if r[0] not in self._number]
         touched: dict[str, int] = {}  # bulk: key -> how many of its postings were in order before
         bulk = len(rows) >= BULK
-        for article_id, day, keys, bands in rows:
+        for article_id, day, terms, bands in rows:
             number = self._number[article_id] = len(self._ids)
             self._ids.append(article_id)
             self._days.append(day)
+            self._vectors.append(terms)
+            keys = keys_of(terms)
             for band in dict.fromkeys(bands):
                 self._new_bands.setdefault(band, []).append(number)
             self._new_band_count += len(bands)
@@ -144,3 +150,10 @@ class KeyIndex:
         kept = counts >= MIN_SHARED_KEYS
         shared = [(-n, -days[i], self._ids[i]) for i, n in zip(numbers[kept].tolist(), counts[kept].tolist())]
         return [article_id for _, _, article_id in sorted(shared)[:STORY_CANDIDATES]]
+
+    def similarities(self, terms: Mapping[str, float], article_ids: list[str]) -> list[float]:
+        """dedup.story_similarity of `terms` with each of these indexed articles, in order."""
+        return self._vectors.similarities(terms, [self._number[i] for i in article_ids])
+
+    def __contains__(self, article_id: str) -> bool:
+        return article_id in self._number

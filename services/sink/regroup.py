@@ -54,7 +54,7 @@ def plan(rows: list[Stored]) -> RegroupPlan:
     for r in rows:
         if r.duplicate_of in sigs:  # as the sink does: a copy is compared with its original
             pair = (min(r.id, r.duplicate_of), max(r.id, r.duplicate_of))  # compared_pairs' order
-            edges[pair] = round(story_similarity(sigs[r.id].terms, sigs[r.duplicate_of].terms), 5)
+            edges[pair] = story_similarity(sigs[r.id].terms, sigs[r.duplicate_of].terms)
     edges = stories.strongest(edges)  # what the sink reads of an article's edges
     story_of = stories.group({i: s.day for i, s in sigs.items()}, edges)
     was = {r.id: r.story_id for r in rows}
@@ -75,7 +75,7 @@ def compared_pairs(sigs: dict[str, Signature]) -> dict[tuple[str, str], float]:
         for other, count in shared.items():
             if count < MIN_SHARED_KEYS or abs(sigs[other].day - sig.day) > stories.WINDOW_DAYS:
                 continue
-            sim = round(story_similarity(sig.terms, sigs[other].terms), 5)
+            sim = story_similarity(sig.terms, sigs[other].terms)
             if sim >= stories.EDGE_FLOOR:
                 edges[(article_id, other)] = sim
     return edges

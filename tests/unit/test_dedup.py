@@ -58,7 +58,7 @@ def test_near_copy_is_near_and_rewrite_is_only_the_same_story():
 
 def test_decide_prefers_exact_then_near():
     sig = dedup.signature(None, HARBOUR, "en", 0)
-    same = dedup.Known("old", "root", sig.minhash, sig.terms)
+    same = dedup.Known("old", "root", sig.minhash)
     assert dedup.decide(sig, [same], []) == dedup.Decision("root", "exact", 1.0, "old")
     assert dedup.decide(sig, [], [same]).kind == "near"
     assert dedup.decide(sig, [], []) == dedup.Decision(None, "new", 0.0, None)
@@ -66,8 +66,8 @@ def test_decide_prefers_exact_then_near():
 
 def test_on_a_tie_the_oldest_candidate_wins():
     sig = dedup.signature(None, HARBOUR, "en", 0)
-    older = dedup.Known("older", "older", sig.minhash, sig.terms)
-    newer = dedup.Known("newer", "newer", sig.minhash, sig.terms)
+    older = dedup.Known("older", "older", sig.minhash)
+    newer = dedup.Known("newer", "newer", sig.minhash)
     assert dedup.decide(sig, [], [older, newer]).duplicate_of == "older"
 
 
@@ -171,11 +171,3 @@ def test_two_sink_workers_at_once_agree_on_one_original(store_url):
     assert all(dup == originals[0] for i, (dup, _) in rows.items() if i != originals[0])
     assert {story for _, story in rows.values()} == {min(rows)}  # one story, named by its earliest article
 
-
-def test_story_candidates_rank_by_keys_shared_then_newest_then_id():
-    from services.sink.dedup_index import MIN_SHARED_KEYS, _most_shared
-
-    assert MIN_SHARED_KEYS == 2
-    postings = [("b", 3), ("a", 1), ("c", 5), ("a", 4), ("b", 2), ("d", 9), ("c", 1), ("c", 2), ("e", 4), ("e", 4)]
-    # c: 3 keys; a (newest 4), b (newest 3), e (newest 4): 2 keys each; d: one key only
-    assert _most_shared(postings) == ["c", "a", "e", "b"]

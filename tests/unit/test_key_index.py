@@ -21,10 +21,15 @@ def store(store_url):
     s.close()
 
 
+def _terms(keys) -> dict[str, float]:
+    """A word vector whose keys are `keys`, in order."""
+    return {key: round(0.5 / (rank + 1), 5) for rank, key in enumerate(keys)}
+
+
 def test_candidates_rank_by_keys_shared_then_newest_then_id():
     index = KeyIndex()
-    index.add([("a", 4, ["x", "y"], ()), ("b", 3, ["x", "y"], ()), ("c", 5, ["x", "y", "z"], ()),
-               ("d", 9, ["x"], ()), ("e", 4, ["y", "z"], ())])
+    index.add([("a", 4, _terms(["x", "y"]), ()), ("b", 3, _terms(["x", "y"]), ()),
+               ("c", 5, _terms(["x", "y", "z"]), ()), ("d", 9, _terms(["x"]), ()), ("e", 4, _terms(["y", "z"]), ())])
     # c shares 3 keys; a and e (day 4) and b (day 3) share 2; d only one
     assert index.candidates(["x", "y", "z"], 5) == ["c", "a", "e", "b"]
     assert index.candidates(["q", "x"], 5) == []  # one shared key is not enough
@@ -32,12 +37,12 @@ def test_candidates_rank_by_keys_shared_then_newest_then_id():
 
 def test_candidates_stay_within_the_window_and_read_each_keys_newest_postings():
     index = KeyIndex()
-    index.add([("old", 100, ["x", "y"], ()), ("far", 100 + 2 * WINDOW_DAYS + 1, ["x", "y"], ())])
+    index.add([("old", 100, _terms(["x", "y"]), ()), ("far", 100 + 2 * WINDOW_DAYS + 1, _terms(["x", "y"]), ())])
     assert index.candidates(["x", "y"], 100 + WINDOW_DAYS) == ["old"]
     assert index.candidates(["x", "y"], 100 + WINDOW_DAYS + 1) == ["far"]
     crowded = KeyIndex()
-    crowded.add([(f"n{i:03}", i, ["common", f"own{i}"], ()) for i in range(KEY_POSTINGS + 10)])
-    crowded.add([("early", 0, ["common", "rare"], ())])
+    crowded.add([(f"n{i:03}", i, _terms(["common", f"own{i}"]), ()) for i in range(KEY_POSTINGS + 10)])
+    crowded.add([("early", 0, _terms(["common", "rare"]), ())])
     # "early" shares two keys, but "common" has KEY_POSTINGS newer postings: it is not reached
     assert crowded.candidates(["common", "rare"], 50) == []
     assert crowded.candidates(["common", "own109"], 109) == ["n109"]
@@ -45,7 +50,7 @@ def test_candidates_stay_within_the_window_and_read_each_keys_newest_postings():
 
 def test_the_order_articles_are_added_in_does_not_matter():
     rng = random.Random(3)
-    rows = [(f"id{i}", rng.randrange(20), rng.sample("abcdefgh", 4), ()) for i in range(300)]
+    rows = [(f"id{i}", rng.randrange(20), _terms(rng.sample("abcdefgh", 4)), ()) for i in range(300)]
     one_by_one, at_once, shuffled = KeyIndex(), KeyIndex(), KeyIndex()
     for row in rows:
         one_by_one.add([row])
@@ -61,12 +66,12 @@ def test_bands_give_their_oldest_articles_before_and_after_a_merge(monkeypatch):
     monkeypatch.setattr(key_index, "MERGE_AT", 10)
     index = KeyIndex()
     for i in range(BAND_CANDIDATES + 20):  # merged every 10 bands added
-        index.add([(f"n{i:03}", 0, (), (7, 1000 + i, -5 if i % 2 else 2**62))])
+        index.add([(f"n{i:03}", 0, {}, (7, 1000 + i, -5 if i % 2 else 2**62))])
     assert index._band_keys.size and index._new_band_count  # some merged, some not yet
     found = index.sharing_bands([7, 1003, -5, 99, 7])
     assert found[7] == [f"n{i:03}" for i in range(BAND_CANDIDATES)]  # the oldest, in the order added
     assert found[1003] == ["n003"] and found[-5][:2] == ["n001", "n003"] and 99 not in found
-    index.add([("late", 0, (), (1003,))])  # not merged yet: found after the merged ones
+    index.add([("late", 0, {}, (1003,))])  # not merged yet: found after the merged ones
     assert index.sharing_bands([1003])[1003] == ["n003", "late"]
 
 

@@ -1,0 +1,44 @@
+"""The sink's in-memory word vectors (services/sink/term_vectors.py) against the pure similarity."""
+from __future__ import annotations
+
+import random
+
+from services.sink import term_vectors
+from services.sink.dedup import CAP_UNITS, WEIGHT_SCALE, signature, story_similarity
+from services.sink.term_vectors import TermVectors
+from tests.unit.test_dedup import HARBOUR, HARBOUR_REWRITE, ORCHARD
+
+
+def test_bulk_similarities_equal_the_pure_function_through_growth(monkeypatch):
+    monkeypatch.setattr(term_vectors, "GROWTH", 1.01)  # grow often: the copies must keep every vector
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(300)]
+    vectors = [{w: round(rng.random(), 5) for w in rng.sample(words, rng.randrange(0, 60))} for _ in range(400)]
+    stored = TermVectors()
+    for vector in vectors:
+        stored.append(vector)
+    assert len(stored) == 400
+    for _ in range(50):
+        new = {w: round(rng.random(), 5) for w in rng.sample(words + ["unseen1", "unseen2"], 40)}
+        numbers = rng.sample(range(400), 30)
+        assert stored.similarities(new, numbers) == [story_similarity(new, vectors[n]) for n in numbers]
+    assert stored.similarities({"unseen1": 1.0}, [0, 1]) == [0.0, 0.0]
+    assert stored.similarities(vectors[0], []) == []
+
+
+def test_real_signatures_compare_as_the_pure_function_does():
+    sigs = [signature(None, text, "en", 0) for text in (HARBOUR, HARBOUR_REWRITE, ORCHARD)]
+    stored = TermVectors()
+    for sig in sigs:
+        stored.append(sig.terms)
+    found = stored.similarities(sigs[0].terms, [0, 1, 2])
+    assert found == [story_similarity(sigs[0].terms, s.terms) for s in sigs]
+    assert found[0] > found[1] > found[2]
+
+
+def test_the_similarity_is_exact_and_symmetric():
+    a, b = {"x": 0.00001, "y": 0.2, "z": 0.5}, {"z": 0.3, "y": 0.1, "x": 0.5}
+    # x: 1 x 50,000 units, y: 20,000 x 10,000, z: 0.15 capped at TERM_CAP; 0.090005 rounds up
+    assert CAP_UNITS == 7 * WEIGHT_SCALE**2 // 100 and 1 * 50_000 + 20_000 * 10_000 + CAP_UNITS == 900_050_000
+    assert story_similarity(a, b) == story_similarity(b, a) == 0.09001
+    assert story_similarity(a, {}) == 0.0
