@@ -30,13 +30,6 @@ from shared.schema import Article
 # reached: an article with more than EDGES_PER_ARTICLE edges, a neighbourhood over
 # MAX_NEIGHBOURHOOD stored articles.
 MAX_NEIGHBOURHOOD = 500
-# An article's EDGES_PER_ARTICLE most similar compared articles are what grouping reads of it:
-# an old article in a dense run of alike reports gains edges from every later one.
-STRONGEST_EDGES = (
-    "SELECT article_id, other_id, sim FROM (SELECT article_id, other_id, sim, ROW_NUMBER() OVER ("
-    "PARTITION BY article_id ORDER BY sim DESC, other_id) AS strength FROM story_edges "
-    f"WHERE article_id IN ({{marks}})) AS e WHERE strength <= {stories.EDGES_PER_ARTICLE}"
-)
 
 
 @dataclass
@@ -185,7 +178,9 @@ class DedupIndex:
                 cur, "SELECT article_id, day, story_id FROM dedup_signatures WHERE article_id IN ({marks})", level,
             ):
                 days[article_id], stored_story[article_id] = day, story_id
-            for article_id, other_id, sim in self._in(cur, STRONGEST_EDGES, level):
+            # an article's EDGES_PER_ARTICLE strongest edges are what grouping reads of it: an old
+            # article in a dense run of alike reports gains edges from every later one
+            for article_id, other_id, sim in self.dialect.strongest_edges(cur, level, stories.EDGES_PER_ARTICLE):
                 edges[(article_id, other_id)] = sim
                 if sim >= stories.LINK_THRESHOLD:
                     linked[article_id].add(other_id)

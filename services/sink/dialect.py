@@ -31,9 +31,18 @@ class Dialect:
     def insert_rows(self, cur, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         raise NotImplementedError
 
+    def strongest_edges(self, cur, article_ids: list[str], per_article: int) -> list[tuple]:
+        """(article_id, other_id, sim) of each article's `per_article` strongest story edges (ties
+        by other_id): a walk in order of strength (migration 7) per article."""
+        raise NotImplementedError
+
     def search(self, query: SearchQuery) -> tuple[str, list[str], list, str]:
         """FROM, WHERE, parameters and ORDER BY of a full-text search."""
         raise NotImplementedError
+
+
+_EDGES = "SELECT article_id, other_id, sim FROM story_edges"
+_STRONGEST = "ORDER BY sim DESC, other_id"
 
 
 class Sqlite(Dialect):
@@ -45,6 +54,13 @@ class Sqlite(Dialect):
         for i in range(0, len(values), CHUNK):  # in-process: one value per parameter costs little
             chunk = values[i:i + CHUNK]
             cur.execute(query.format(marks=self.marks(len(chunk))), chunk)
+            rows.extend(cur.fetchall())
+        return rows
+
+    def strongest_edges(self, cur, article_ids: list[str], per_article: int) -> list[tuple]:
+        rows: list[tuple] = []
+        for article_id in dict.fromkeys(article_ids):
+            cur.execute(f"{_EDGES} WHERE article_id = ? {_STRONGEST} LIMIT ?", (article_id, per_article))
             rows.extend(cur.fetchall())
         return rows
 
@@ -70,6 +86,11 @@ class Postgres(Dialect):
             return []
         # a round trip and a parse per statement: the values go as one array
         cur.execute(query.replace("IN ({marks})", "= ANY(%s)"), [values])
+        return cur.fetchall()
+
+    def strongest_edges(self, cur, article_ids: list[str], per_article: int) -> list[tuple]:
+        cur.execute(f"SELECT e.* FROM unnest(%s::text[]) AS a (id) CROSS JOIN LATERAL ({_EDGES} "
+                    f"WHERE article_id = a.id {_STRONGEST} LIMIT %s) AS e", [list(dict.fromkeys(article_ids)), per_article])
         return cur.fetchall()
 
     def insert_rows(self, cur, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:

@@ -175,6 +175,31 @@ MIGRATIONS: list[tuple[int, Statements]] = [
             "INSERT INTO index_generation (generation) VALUES (0)",
         ],
     ),
+    (
+        7,
+        # A neighbourhood reads each article's strongest edges: a walk in order of strength that
+        # stops at EDGES_PER_ARTICLE, where a window over all of an article's edges read every
+        # one (an old article in a dense run has hundreds). On SQLite the table itself is kept
+        # in that order (one B-tree an edge written, not a table and two indexes).
+        {
+            "sqlite": [
+                """CREATE TABLE story_edges_by_strength (
+                    article_id TEXT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+                    other_id TEXT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+                    sim DOUBLE PRECISION NOT NULL,
+                    PRIMARY KEY (article_id, sim DESC, other_id)
+                ) WITHOUT ROWID""",
+                "INSERT INTO story_edges_by_strength (article_id, other_id, sim) "
+                "SELECT article_id, other_id, sim FROM story_edges",
+                "DROP TABLE story_edges",
+                "ALTER TABLE story_edges_by_strength RENAME TO story_edges",
+            ],
+            "postgresql": [
+                "ALTER TABLE story_edges DROP CONSTRAINT story_edges_pkey",
+                "CREATE INDEX story_edges_by_strength ON story_edges (article_id, sim DESC, other_id)",
+            ],
+        },
+    ),
 ]
 
 

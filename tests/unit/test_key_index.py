@@ -119,3 +119,35 @@ def test_a_regroup_makes_running_sinks_read_the_vectors_again(store_url):
     finally:
         sink.close()
         tool.close()
+
+
+def test_strongest_edges_are_each_articles_best_by_similarity_then_other_id(store):
+    ids = ["a", "b", "c", "d", "e"]
+    cur = store.conn.cursor()
+    cur.execute(store.dialect.sql("INSERT INTO articles (id, url, source, fetched_at, stored_at) VALUES "
+                                  + ", ".join(["(?, ?, 's', 0, 0)"] * len(ids))),
+                [v for i in ids for v in (i, f"https://example.org/{i}")])
+    sims = {("a", "b"): 0.2, ("a", "c"): 0.5, ("a", "d"): 0.2, ("a", "e"): 0.1, ("b", "c"): 0.3}
+    store.dialect.insert_rows(cur, "story_edges", ("article_id", "other_id", "sim"),
+                              [row for (x, y), sim in sims.items() for row in ((x, y, sim), (y, x, sim))])
+    found = store.dialect.strongest_edges(cur, ["a", "b", "a", "zz"], 3)
+    store.conn.rollback()
+    # a: c first, then the tie b/d by id; e is fourth. b: c, then a. Each article once, unknown ones none.
+    assert found == [("a", "c", 0.5), ("a", "b", 0.2), ("a", "d", 0.2), ("b", "c", 0.3), ("b", "a", 0.2)]
+
+
+def test_migration_7_keeps_the_edges_stored_before_it(store_url, monkeypatch):
+    from services.sink import sql_store
+
+    monkeypatch.setattr(sql_store, "MIGRATIONS", [m for m in sql_store.MIGRATIONS if m[0] < 7])
+    old = open_store(store_url)
+    old.upsert([art(1, HARBOUR, "Harbour reopens"), art(2, HARBOUR_REWRITE, "Harbour open again")])
+    edges = sorted(old.dedup.dialect.strongest_edges(old.conn.cursor(), ["a1", "a2"], 60))
+    old.close()
+    assert len(edges) == 2
+    monkeypatch.undo()
+    new = open_store(store_url)
+    assert sorted(new.dialect.strongest_edges(new.conn.cursor(), ["a1", "a2"], 60)) == edges
+    new.upsert([art(3, HARBOUR_REWRITE + " Boats return.", "Harbour reopens to boats")])
+    assert len(new.dialect.strongest_edges(new.conn.cursor(), ["a3"], 60)) == 2
+    new.close()
