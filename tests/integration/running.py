@@ -80,10 +80,20 @@ def run_once(env: dict[str, str], tmp_path: Path, *ingest: Path):
 
 def drained(settings: Settings) -> bool:
     """Every stage has committed everything published upstream of it."""
-    return all(
-        backlog(settings, settings.group(stage), settings.topic(topic)) == 0
-        for stage, topic in (("cleaner", "raw"), ("tagger", "clean"), ("sink", "tagged"))
-    )
+    return not any(backlogs(settings).values())
+
+
+def backlogs(settings: Settings) -> dict[str, int]:
+    return {stage: backlog(settings, settings.group(stage), settings.topic(topic))
+            for stage, topic in (("cleaner", "raw"), ("tagger", "clean"), ("sink", "tagged"))}
+
+
+def wait_drained(settings: Settings, run: Running, timeout_s: float) -> None:
+    """Wait for `drained`; on a timeout say which stage is behind and what the services logged."""
+    try:
+        wait_until(lambda: drained(settings), timeout_s, interval_s=1.0, what="the pipeline drained")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; backlog by stage {backlogs(settings)}\n{run.log()[-6000:]}") from exc
 
 
 def total_messages(settings: Settings, topic: str) -> int:

@@ -11,8 +11,8 @@ import pytest
 from services.sink.store import open_store
 from shared.kafka import high_watermarks
 from tests.conftest import newsflow
-from tests.integration.helpers import WORDS, wait_until
-from tests.integration.running import drained, pipeline_env, read_all, running
+from tests.integration.helpers import WORDS
+from tests.integration.running import pipeline_env, read_all, running, wait_drained
 
 pytestmark = pytest.mark.integration
 FILES = 10_000
@@ -41,7 +41,7 @@ def test_backfill_of_10000_files_shows_progress_and_stores_each_once(settings, s
     archive.mkdir()
     _generate(archive, FILES)
     env = pipeline_env(settings, tmp_path, NEWSFLOW_DB_URL=store_url)
-    with running(env, tmp_path):
+    with running(env, tmp_path) as run:
         first = newsflow("backfill", str(archive), env=env, timeout=300)
         assert first.returncode == 0, first.stderr[-3000:]
         assert "published 10,000 article(s) from 10,000 file(s)" in first.stdout
@@ -55,7 +55,7 @@ def test_backfill_of_10000_files_shows_progress_and_stores_each_once(settings, s
         assert second.returncode == 0, second.stderr[-3000:]
         assert "published 10,000 article(s)" in second.stdout
 
-        wait_until(lambda: drained(settings), 280, interval_s=1.0, what="the pipeline drained")
+        wait_drained(settings, run, 280)
         assert _count(store_url) == FILES
     keys = Counter(r.key for r in read_all(settings, settings.raw_topic))
     assert len(keys) == FILES and set(keys.values()) == {2}  # the same ids, twice
