@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 
 from services.sink import term_vectors
-from services.sink.dedup import CAP_UNITS, WEIGHT_SCALE, signature, story_similarity
+from services.sink.dedup import CAP_UNITS, TOP_TERMS, WEIGHT_SCALE, signature, story_similarity
 from services.sink.term_vectors import TermVectors
 from tests.unit.test_dedup import HARBOUR, HARBOUR_REWRITE, ORCHARD
 
@@ -24,6 +24,17 @@ def test_bulk_similarities_equal_the_pure_function_through_growth(monkeypatch):
         assert stored.similarities(new, numbers) == [story_similarity(new, vectors[n]) for n in numbers]
     assert stored.similarities({"unseen1": 1.0}, [0, 1]) == [0.0, 0.0]
     assert stored.similarities(vectors[0], []) == []
+
+
+def test_a_vector_longer_than_a_row_widens_every_row():
+    short, long = {"a": 0.5, "b": 0.25}, {f"w{i}": 0.01 for i in range(TOP_TERMS + 15)} | {"a": 0.3}
+    stored = TermVectors()
+    stored.append(short)
+    stored.append(long)  # not made by term_vector (at most TOP_TERMS words), but it may be stored
+    new = {"a": 0.4, "w70": 0.9, "w3": 0.2}
+    assert stored.similarities(new, [0, 1]) == [story_similarity(new, short), story_similarity(new, long)]
+    first_row_only = dict(list(long.items())[:TOP_TERMS])  # without "a" and "w70"
+    assert stored.similarities(new, [1])[0] > story_similarity(new, first_row_only)
 
 
 def test_real_signatures_compare_as_the_pure_function_does():
