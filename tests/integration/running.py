@@ -11,6 +11,7 @@ from kafka import TopicPartition
 
 from shared.config import Settings
 from shared.kafka import backlog, high_watermarks, make_consumer, make_producer
+from shared.pipeline import topology
 from shared.schema import Article, encode
 from tests.conftest import settings_env
 from tests.integration.helpers import WORDS, started_pids, wait_until
@@ -85,7 +86,7 @@ def drained(settings: Settings) -> bool:
 
 def backlogs(settings: Settings) -> dict[str, int]:
     return {stage: backlog(settings, settings.group(stage), settings.topic(topic))
-            for stage, topic in (("cleaner", "raw"), ("tagger", "clean"), ("sink", "tagged"))}
+            for stage, topic in topology.drain_checks()}
 
 
 def wait_drained(settings: Settings, run: Running, timeout_s: float) -> None:
