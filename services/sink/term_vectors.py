@@ -44,7 +44,7 @@ class TermVectors:
         words = [vocabulary.setdefault(word, len(vocabulary)) for word in terms]
         rows, width = self._words.shape
         if self._count == rows or len(words) > width:  # a longer vector (not made here) widens every row
-            shape = (max(rows, int(rows * GROWTH) + 1024), max(width, len(words)))
+            shape = (int(rows * GROWTH) + 1024 if self._count == rows else rows, max(width, len(words)))
             self._words = _grown(self._words, self._count, shape)
             self._units = _grown(self._units, self._count, shape)
         self._words[self._count, :len(words)] = words
