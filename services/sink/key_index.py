@@ -136,7 +136,7 @@ class KeyIndex:
         KEY_POSTINGS newest postings in the window: the STORY_CANDIDATES most shared, then newest,
         then by id."""
         lo, hi = day - WINDOW_DAYS, day + WINDOW_DAYS
-        days, found = self._days, array("I")
+        found = array("I")
         for key in keys:
             postings = self._postings.get(key)
             if not postings:
@@ -145,10 +145,13 @@ class KeyIndex:
             end = bisect.bisect_right(posting_days, hi)
             start = bisect.bisect_left(posting_days, lo, max(0, end - KEY_POSTINGS), end)
             found += postings[start:end]
-        # Up to KEY_TERMS x KEY_POSTINGS numbers, most seen once: counted and filtered in numpy.
-        numbers, counts = np.unique(np.frombuffer(found, dtype=np.uint32), return_counts=True)
-        kept = counts >= MIN_SHARED_KEYS
-        shared = [(-n, -days[i], self._ids[i]) for i, n in zip(numbers[kept].tolist(), counts[kept].tolist())]
+        # Up to KEY_TERMS x KEY_POSTINGS numbers, most seen once: sorted, only the repeats counted
+        # (an article seen k times repeats k - 1 times; MIN_SHARED_KEYS is at least 2), in numpy.
+        found = np.sort(np.frombuffer(found, dtype=np.uint32))
+        numbers, repeats = np.unique(found[1:][found[1:] == found[:-1]], return_counts=True)
+        kept = repeats >= MIN_SHARED_KEYS - 1
+        days, ids = self._days, self._ids
+        shared = [(-k, -days[n], ids[n]) for n, k in zip(numbers[kept].tolist(), repeats[kept].tolist())]
         return [article_id for _, _, article_id in sorted(shared)[:STORY_CANDIDATES]]
 
     def similarities(self, terms: Mapping[str, float], article_ids: list[str]) -> list[float]:
