@@ -87,11 +87,13 @@ class KeyIndex:
                     touched.setdefault(key, len(postings))
                     postings.append(number)
                     continue
-                at = len(postings)  # the newest goes last: most articles, as news arrives
-                if postings and self._order(postings[-1]) > (day, article_id):
-                    at = bisect.bisect_right(postings, (day, article_id), key=self._order)
+                posting_days = self._posting_days[key]
+                at = bisect.bisect_right(posting_days, day)  # after the earlier days (the end, as news arrives)
+                if at and posting_days[at - 1] == day:  # and among its own day's postings, in order of id
+                    same_day = bisect.bisect_left(posting_days, day, 0, at)
+                    at = bisect.bisect_right(postings, article_id, same_day, at, key=self._ids.__getitem__)
                 postings.insert(at, number)
-                self._posting_days[key].insert(at, day)
+                posting_days.insert(at, day)
         for key, in_order in touched.items():
             self._sort_tail(key, in_order)
 

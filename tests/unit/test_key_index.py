@@ -48,6 +48,16 @@ def test_candidates_stay_within_the_window_and_read_each_keys_newest_postings():
     assert crowded.candidates(["common", "own109"], 109) == ["n109"]
 
 
+def test_a_days_postings_are_in_order_of_id_whatever_order_they_arrive_in():
+    index = KeyIndex()
+    ids = [f"m{i:03}" for i in range(KEY_POSTINGS + 1)]
+    for article_id in reversed(ids):  # one at a time, the highest id first, all on one day
+        index.add([(article_id, 7, _terms(["common", "rare" if article_id == ids[0] else article_id]), ())])
+    # the KEY_POSTINGS newest postings of "common" are those of the highest ids: ids[0] is not reached
+    assert index.candidates(["common", "rare"], 7) == []
+    assert index.candidates(["common", ids[1]], 7) == [ids[1]]
+
+
 def test_the_order_articles_are_added_in_does_not_matter():
     rng = random.Random(3)
     rows = [(f"id{i}", rng.randrange(20), _terms(rng.sample("abcdefgh", 4)), ()) for i in range(300)]
