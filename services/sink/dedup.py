@@ -25,13 +25,12 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from operator import mul
 
 from wordfreq import available_languages, zipf_frequency
 
 from services.sink import minhash as mh
-from services.sink.memo import Memo
+from services.sink.memo import WORDS, Memo
 
 SHINGLE_WORDS = mh.SHINGLE_WORDS
 BANDS, ROWS = 20, 3
@@ -104,7 +103,6 @@ def band_keys(values: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(keys)
 
 
-@lru_cache(maxsize=200_000)
 def idf(word: str, language: str) -> float:
     zipf = zipf_frequency(word, language)
     return MAX_IDF if zipf <= 0 else max(0.0, MAX_IDF - zipf)
@@ -128,8 +126,8 @@ def _term(token: str, language: str) -> tuple[str | None, float]:
     return (_stem(token), weight) if weight > 0 else (None, 0.0)
 
 
-_TERMS = {lang: Memo(lambda token, lang=lang: _term(token, lang), max_size=500_000) for lang in _KNOWN_LANGUAGES}
-_STEMS = {lang: Memo(lambda token, lang=lang: _TERMS[lang][token][0], max_size=500_000) for lang in _KNOWN_LANGUAGES}
+_TERMS = {lang: Memo(lambda token, lang=lang: _term(token, lang), max_size=WORDS) for lang in _KNOWN_LANGUAGES}
+_STEMS = {lang: Memo(lambda token, lang=lang: _TERMS[lang][token][0], max_size=WORDS) for lang in _KNOWN_LANGUAGES}
 _TF_FACTORS = Memo(lambda n: 1 + math.log(n), max_size=10_000)  # the (1 + log tf) of a word's weight
 
 

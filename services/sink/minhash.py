@@ -12,12 +12,12 @@ import zlib
 
 import numpy as np
 
-from services.sink.memo import Memo
+from services.sink.memo import WORDS, Memo
 
 SHINGLE_WORDS = 5
 EMPTY = 0xFFFFFFFF  # the value of every permutation when there is nothing to hash
 _SHINGLE_MULT = np.uint64(0x9E3779B97F4A7C15)
-_WORD_HASHES = Memo(lambda word: zlib.crc32(word.encode()), max_size=500_000)
+_WORD_HASHES = Memo(lambda word: zlib.crc32(word.encode()), max_size=WORDS)
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
