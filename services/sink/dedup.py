@@ -12,11 +12,12 @@ Method and thresholds:
   Jaccard of 0.5 meet in at least one band with probability 1-(1-0.5^3)^20 = 0.93, 0.6 gives 0.99.
 - the word vector stories are grouped by (services/sink/stories.py): a word weighs
   (1 + log tf) * idf^2, where idf is how rare the word is in the language at large (wordfreq's
-  Zipf scale: 7 - zipf, so "the" weighs nothing and a surname a lot); a title word counts
-  TITLE_WEIGHT times; the vector keeps the TOP_TERMS heaviest words. The similarity is a cosine
-  in which one word contributes at most TERM_CAP: two reports that share one rare name (the
-  same club, the same "hotline") are not one story unless they share several. Articles are
-  compared when they share at least MIN_SHARED_KEYS of their KEY_TERMS heaviest words.
+  Zipf scale, from a compact copy of its lists in services/sink/zipf.py: 7 - zipf, so "the"
+  weighs nothing and a surname a lot); a title word counts TITLE_WEIGHT times; the vector
+  keeps the TOP_TERMS heaviest words. The similarity is a cosine in which one word contributes
+  at most TERM_CAP: two reports that share one rare name (the same club, the same "hotline")
+  are not one story unless they share several. Articles are compared when they share at least
+  MIN_SHARED_KEYS of their KEY_TERMS heaviest words.
 """
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ from collections import Counter
 from dataclasses import dataclass
 from operator import mul
 
-from wordfreq import available_languages, zipf_frequency
+from wordfreq import available_languages
 
 from services.sink import minhash as mh
 from services.sink.memo import WORDS, Memo
+from services.sink.zipf import zipf_frequency
 
 SHINGLE_WORDS = mh.SHINGLE_WORDS
 BANDS, ROWS = 20, 3

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import tracemalloc
 
-import wordfreq
-
 from services.sink import dedup, minhash
 from services.sink.memo import Memo
 
@@ -24,7 +22,6 @@ def test_new_words_do_not_grow_the_sinks_memory_past_its_memos(monkeypatch):
     memos = [minhash._WORD_HASHES, *dedup._TERMS.values(), *dedup._STEMS.values()]
     for memo in memos:
         monkeypatch.setattr(memo, "max_size", 2_000)
-    monkeypatch.setattr(wordfreq, "CACHE_SIZE", 2_000)  # wordfreq's own, read at each call
     common = "the minister said on monday that talks would resume after the vote".split()
 
     def word(n: int) -> str:  # letters only, as a word must be to be weighed
