@@ -213,10 +213,20 @@ class DedupIndex:
             self.keys.generation = generation
         cur.execute("SELECT article_id, seq, day, terms, minhash FROM dedup_signatures WHERE seq > "
                     f"{self.ph} ORDER BY seq", [self.keys.seen_seq])
-        while rows := cur.fetchmany(5000):  # a first load reads every row: a page at a time
-            self.keys.add((article_id, day, orjson.loads(terms), band_keys(_decode_minhash(minhash)))
-                          for article_id, _, day, terms, minhash in rows)
-            self.keys.seen_seq = rows[-1][1]
+        rows = self._stored_rows(cur)
+        if self.keys.seen_seq:
+            self.keys.add(rows)  # what other sinks stored since this one last looked: in place if few
+        else:
+            self.keys.load(rows)
+
+    def _stored_rows(self, cur):
+        """KeyIndex rows of the rows `cur` selected, fetched a page at a time and parsed one at a
+        time: a first load reads every row, and pages of 5,000 parsed at once left ~35 MB more
+        of the sink's memory behind them at 100,000 articles (BENCHMARKS.md)."""
+        while rows := cur.fetchmany(1000):
+            for article_id, seq, day, terms, minhash in rows:
+                yield article_id, day, orjson.loads(terms), band_keys(_decode_minhash(minhash))
+                self.keys.seen_seq = seq
 
     def committed(self, batch: DedupBatch) -> None:
         """The transaction that wrote `batch` has committed: its articles become candidates."""

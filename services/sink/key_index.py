@@ -64,50 +64,69 @@ class KeyIndex:
     def add(self, rows: Iterable[tuple[str, int, Mapping[str, float], Iterable[int]]]) -> None:
         """Index (article id, day, word vector, bands) rows, oldest first (by seq); an id
         indexed already is left as it is. The vector's first KEY_TERMS words are its keys."""
-        rows = [r for r in rows if r[0] not in self._number]
-        touched: dict[str, int] = {}  # bulk: key -> how many of its postings were in order before
-        bulk = len(rows) >= BULK
+        rows = list(rows)
+        if len(rows) >= BULK:
+            self.load(rows)
+            return
         for article_id, day, terms, bands in rows:
-            number = self._number[article_id] = len(self._ids)
-            self._ids.append(article_id)
-            self._days.append(day)
-            self._vectors.append(terms)
-            keys = keys_of(terms)
-            for band in dict.fromkeys(bands):
-                self._new_bands.setdefault(band, []).append(number)
-            self._new_band_count += len(bands)
-            if self._new_band_count >= MERGE_AT:
-                self._merge_bands()
-            for key in dict.fromkeys(keys):
-                postings = self._postings.get(key)
-                if postings is None:
-                    postings = self._postings[key] = array("I")
-                    self._posting_days[key] = array("i")
-                if bulk:
-                    touched.setdefault(key, len(postings))
-                    postings.append(number)
-                    continue
-                posting_days = self._posting_days[key]
+            if article_id in self._number:
+                continue
+            self._append(article_id, day, terms, bands)
+            for key in dict.fromkeys(keys_of(terms)):
+                postings, posting_days = self._postings_of(key)
                 at = bisect.bisect_right(posting_days, day)  # after the earlier days (the end, as news arrives)
                 if at and posting_days[at - 1] == day:  # and among its own day's postings, in order of id
                     same_day = bisect.bisect_left(posting_days, day, 0, at)
                     at = bisect.bisect_right(postings, article_id, same_day, at, key=self._ids.__getitem__)
-                postings.insert(at, number)
+                postings.insert(at, len(self._ids) - 1)
                 posting_days.insert(at, day)
+
+    def load(self, rows: Iterable[tuple[str, int, Mapping[str, float], Iterable[int]]]) -> None:
+        """add() for many rows, read one at a time (a sink's first load reads every stored row):
+        postings are appended, and each key's sorted once at the end."""
+        touched: dict[str, int] = {}  # key -> how many of its postings were in order before
+        for article_id, day, terms, bands in rows:
+            if article_id in self._number:
+                continue
+            number = self._append(article_id, day, terms, bands)
+            for key in dict.fromkeys(keys_of(terms)):
+                postings = self._postings.get(key) or self._postings_of(key)[0]
+                touched.setdefault(key, len(postings))
+                postings.append(number)
         for key, in_order in touched.items():
             self._sort_tail(key, in_order)
 
+    def _append(self, article_id: str, day: int, terms: Mapping[str, float], bands: Iterable[int]) -> int:
+        """The next article number for `article_id`, with its day, vector and bands (not its postings)."""
+        number = self._number[article_id] = len(self._ids)
+        self._ids.append(article_id)
+        self._days.append(day)
+        self._vectors.append(terms)
+        for band in dict.fromkeys(bands):
+            self._new_bands.setdefault(band, []).append(number)
+        self._new_band_count += len(bands)
+        if self._new_band_count >= MERGE_AT:
+            self._merge_bands()
+        return number
+
+    def _postings_of(self, key: str) -> tuple[array, array]:
+        postings = self._postings.get(key)
+        if postings is None:
+            postings = self._postings[key] = array("I")
+            self._posting_days[key] = array("i")
+        return postings, self._posting_days[key]
+
     def _sort_tail(self, key: str, sorted_up_to: int) -> None:
-        """Put the postings appended after `sorted_up_to` in order: sorted alone, then placed
-        after the others (a load in order of time) or merged with them."""
+        """Put the postings appended after `sorted_up_to` in order: sorted alone, then left after
+        the others (a load in order of time; the others are not copied) or merged with them."""
         postings, days = self._postings[key], self._posting_days[key]
-        head, tail = postings[:sorted_up_to], sorted(postings[sorted_up_to:], key=self._order)
-        if head and self._order(head[-1]) > self._order(tail[0]):
-            tail = list(heapq.merge(head, tail, key=self._order))
-            head, days = array("I"), array("i")
-        head.extend(tail)
+        tail = sorted(postings[sorted_up_to:], key=self._order)
+        if sorted_up_to and self._order(postings[sorted_up_to - 1]) > self._order(tail[0]):
+            tail = list(heapq.merge(postings[:sorted_up_to], tail, key=self._order))
+            sorted_up_to = 0
+        del postings[sorted_up_to:], days[sorted_up_to:]
+        postings.extend(tail)
         days.extend(self._days[n] for n in tail)
-        self._postings[key], self._posting_days[key] = head, days
 
     def _merge_bands(self) -> None:
         new = self._new_bands

@@ -61,15 +61,22 @@ def test_a_days_postings_are_in_order_of_id_whatever_order_they_arrive_in():
 def test_the_order_articles_are_added_in_does_not_matter():
     rng = random.Random(3)
     rows = [(f"id{i}", rng.randrange(20), _terms(rng.sample("abcdefgh", 4)), ()) for i in range(300)]
-    one_by_one, at_once, shuffled = KeyIndex(), KeyIndex(), KeyIndex()
+    one_by_one, at_once, shuffled, in_two_loads = KeyIndex(), KeyIndex(), KeyIndex(), KeyIndex()
     for row in rows:
         one_by_one.add([row])
-    at_once.add(rows)  # the bulk path: sorted once
+    at_once.load(iter(rows))  # the bulk path, read one row at a time: each key sorted once at the end
     shuffled.add(rng.sample(rows, len(rows)))
+    in_two_loads.load(row for row in rows if row[1] >= 10)  # the second load's postings go before
+    in_two_loads.load(row for row in rows if row[1] < 10)  # the first's: merged with them
     for keys in ("ab", "cd", "efgh"):
         found = one_by_one.candidates(list(keys), 10)
         assert len(found) == STORY_CANDIDATES
         assert found == at_once.candidates(list(keys), 10) == shuffled.candidates(list(keys), 10)
+        assert found == in_two_loads.candidates(list(keys), 10)
+    def postings(index):  # every key's postings as ids, in order (numbers follow the order added)
+        return {key: [index._ids[n] for n in numbers] for key, numbers in index._postings.items()}
+
+    assert postings(one_by_one) == postings(at_once) == postings(shuffled) == postings(in_two_loads)
 
 
 def test_bands_give_their_oldest_articles_before_and_after_a_merge(monkeypatch):
