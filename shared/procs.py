@@ -1,4 +1,5 @@
-"""Small process helpers: free ports, waiting for a port, children that die with their parent."""
+"""Small process helpers: free ports, waiting for a port, children that die with their parent,
+freed memory given back."""
 from __future__ import annotations
 
 import ctypes
@@ -7,6 +8,21 @@ import socket
 import time
 
 _PR_SET_PDEATHSIG = 1
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, kept
+
+
+def give_back_large_blocks() -> None:
+    """Keep glibc's malloc mapping every block of 128 KB or more on its own, so that freeing
+    one returns it to the system. By default glibc raises that threshold (up to 32 MB) each time
+    such a block is freed, and blocks under it then come from the heap, which returns only what is
+    free at its top. Measured (BENCHMARKS.md): a sink at 100,000 stored articles 212 MB against
+    247, the cleaner on whole HTML pages 200 against 216. A no-op where libc is not glibc."""
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
 def die_with_parent() -> None:
