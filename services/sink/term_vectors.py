@@ -21,7 +21,8 @@ import numpy as np
 
 from services.sink.dedup import CAP_UNITS, TOP_TERMS, WEIGHT_SCALE
 
-GROWTH = 1.25  # the arrays grow by a quarter when full
+GROWTH = 1.25  # the scratch array grows by a quarter when short
+GROW_ROWS = 8192  # rows the vectors grow by when full (2 MB an array)
 
 
 class TermVectors:
@@ -43,10 +44,14 @@ class TermVectors:
         vocabulary = self._vocabulary
         words = [vocabulary.setdefault(word, len(vocabulary)) for word in terms]
         rows, width = self._words.shape
-        if self._count == rows or len(words) > width:  # a longer vector (not made here) widens every row
-            shape = (int(rows * GROWTH) + 1024 if self._count == rows else rows, max(width, len(words)))
-            self._words = _grown(self._words, self._count, shape)
-            self._units = _grown(self._units, self._count, shape)
+        if len(words) > width:  # a longer vector (not made here) widens every row: copied
+            self._words = _widened(self._words, len(words))
+            self._units = _widened(self._units, len(words))
+        if self._count == rows:
+            # In place (realloc: a large array's pages are remapped, not copied), so that growing
+            # does not hold the old rows and the new at once: 54 MB more at 100,000 when copied.
+            for values in (self._words, self._units):
+                values.resize((rows + GROW_ROWS, values.shape[1]), refcheck=False)  # new rows are zeros
         self._words[self._count, :len(words)] = words
         self._units[self._count, :len(words)] = _units(terms)
         self._count += 1
@@ -74,7 +79,7 @@ def _units(terms: Mapping[str, float]) -> np.ndarray:
     return np.rint(np.fromiter(terms.values(), np.float64, len(terms)) * WEIGHT_SCALE).astype(np.int64)
 
 
-def _grown(values: np.ndarray, used: int, shape: tuple[int, int]) -> np.ndarray:
-    grown = np.zeros(shape, values.dtype)
-    grown[:used, :values.shape[1]] = values[:used]
-    return grown
+def _widened(values: np.ndarray, width: int) -> np.ndarray:
+    widened = np.zeros((values.shape[0], width), values.dtype)
+    widened[:, :values.shape[1]] = values
+    return widened

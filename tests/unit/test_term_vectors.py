@@ -10,7 +10,7 @@ from tests.unit.test_dedup import HARBOUR, HARBOUR_REWRITE, ORCHARD
 
 
 def test_bulk_similarities_equal_the_pure_function_through_growth(monkeypatch):
-    monkeypatch.setattr(term_vectors, "GROWTH", 1.01)  # grow often: the copies must keep every vector
+    monkeypatch.setattr(term_vectors, "GROW_ROWS", 7)  # grow often: growing in place must keep every vector
     rng = random.Random(5)
     words = [f"w{i}" for i in range(300)]
     vectors = [{w: round(rng.random(), 5) for w in rng.sample(words, rng.randrange(0, 60))} for _ in range(400)]
