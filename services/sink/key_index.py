@@ -135,8 +135,7 @@ class KeyIndex:
         order = np.argsort(keys, kind="stable")  # stable: a key's older articles stay first
         keys, numbers = keys[order], numbers[order]
         at = np.searchsorted(self._band_keys, keys, "right")  # after the older articles of a key
-        self._band_keys = np.insert(self._band_keys, at, keys)
-        self._band_numbers = np.insert(self._band_numbers, at, numbers)
+        _insert_in_place((self._band_keys, self._band_numbers), at, (keys, numbers))
         self._new_bands, self._new_band_count = {}, 0
 
     def sharing_bands(self, bands: Iterable[int]) -> dict[int, list[str]]:
@@ -181,3 +180,29 @@ class KeyIndex:
 
     def __contains__(self, article_id: str) -> bool:
         return article_id in self._number
+
+
+MOVE_CHUNK = 1 << 16  # old values moved at once by _insert_in_place
+
+
+def _insert_in_place(columns: tuple[np.ndarray, ...], at: np.ndarray, inserted: tuple[np.ndarray, ...]) -> None:
+    """np.insert(column, at, new) for each column and its new values, into the column itself
+    (`at` ascending), grown in place: np.insert builds a new array beside the old one, 23 MB
+    more at the moment of a merge at 100,000 articles. The old values move from the last down,
+    a chunk at a time, each by the number of insertions before it; a value's place is never
+    below where it was, so none is overwritten before it has moved."""
+    old = len(columns[0])
+    for column, new in zip(columns, inserted):
+        column.resize(old + len(new), refcheck=False)
+    end = old
+    while end > 0:
+        start = max(0, end - MOVE_CHUNK)
+        before, within = np.searchsorted(at, [start, end], "left")  # insertions before the chunk, and up to its end
+        places = np.arange(start, end) + before
+        places += np.cumsum(np.bincount(at[before:within] - start, minlength=end - start))
+        for column in columns:
+            column[places] = column[start:end].copy()
+        end = start
+    places = at + np.arange(len(at))
+    for column, new in zip(columns, inserted):
+        column[places] = new

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import random
 
+import numpy as np
 import pytest
 
 from services.sink import key_index
@@ -168,3 +169,17 @@ def test_migration_7_keeps_the_edges_stored_before_it(store_url, monkeypatch):
     new.upsert([art(3, HARBOUR_REWRITE + " Boats return.", "Harbour reopens to boats")])
     assert len(new.dialect.strongest_edges(new.conn.cursor(), ["a3"], 60)) == 2
     new.close()
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_inserting_in_place_gives_what_np_insert_gives(monkeypatch, chunk):
+    monkeypatch.setattr(key_index, "MOVE_CHUNK", chunk)  # chunk edges everywhere
+    rng = np.random.default_rng(chunk)
+    for _ in range(100):
+        old = np.sort(rng.integers(0, 40, int(rng.integers(0, 200))))
+        new = np.sort(rng.integers(0, 40, int(rng.integers(0, 30))))  # ties with old keys and each other
+        at = np.searchsorted(old, new, "right")
+        expected = np.insert(old, at, new), np.insert(np.arange(len(old)), at, -1 - np.arange(len(new)))
+        keys, numbers = old.copy(), np.arange(len(old))
+        key_index._insert_in_place((keys, numbers), at, (new, -1 - np.arange(len(new))))
+        assert keys.tolist() == expected[0].tolist() and numbers.tolist() == expected[1].tolist()
