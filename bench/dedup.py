@@ -7,14 +7,19 @@ words). Measured: the pure signature per article; for the first 1,000 articles s
 last 5,000, so that growth with the index shows, the story work alone (wall time) and the whole
 Store.upsert's CPU (issue 15's target: the last within 1.2x of the first); the whole upsert per
 article in batches of the sink's size, on SQLite (and PostgreSQL with --db), against the same
-upsert of articles that were already stored (no decision, the replay path).
+upsert of articles that were already stored (no decision, the replay path). Last, a starting
+sink's memory over the n stored articles (bench/_sink_memory.py: a process of its own loads the
+key index and stores one batch more; issue 15's target is under 200 MB at 100,000).
 
     .venv/bin/python -m bench.dedup [--articles 20000] [--db URL]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -22,7 +27,7 @@ from wordfreq import top_n_list
 
 from services.sink.dedup import signature
 from services.sink.store import open_store
-from shared.schema import Article
+from shared.schema import Article, encode
 
 BATCH = 250  # the sink's default batch (NEWSFLOW_SINK_BATCH_SIZE)
 
@@ -58,7 +63,8 @@ def generate(n: int, seed: int = 11) -> list[Article]:
 
 def run(args=None) -> dict:
     n = getattr(args, "articles", None) or 20000
-    articles = generate(n)
+    articles = generate(n + BATCH)  # the first n are generate(n)'s; the last batch is a starting sink's
+    articles, first_batch = articles[:n], articles[n:]
     started = time.perf_counter()
     for a in articles[:2000]:
         signature(a.title, a.text, a.language, 0)
@@ -86,6 +92,7 @@ def run(args=None) -> dict:
             store.upsert(articles[i:i + BATCH])
         replay_ms = (time.perf_counter() - started) / min(n, 5000) * 1000
         store.close()
+        starting_sink = _starting_sink(getattr(args, "db", None) or f"sqlite:///{tmp}/bench.db", first_batch, tmp)
     first, last = min(n, 1000), min(n, 5000)
     return {
         "broker": "none",  # the database alone
@@ -101,13 +108,22 @@ def run(args=None) -> dict:
         "upsert_cpu_ms_per_article_last_5000": round(cpu_s["last"] / last * 1000, 3),
         "upsert_cpu_last_over_first": round((cpu_s["last"] / last) / (cpu_s["first"] / first), 2),
         "dedup_found": totals,
+        **starting_sink,
     }
+
+
+def _starting_sink(db_url: str, batch: list[Article], tmp: str) -> dict:
+    """bench/_sink_memory.py's figures for a sink starting over what is stored."""
+    path = f"{tmp}/first-batch.jsonl"
+    with open(path, "wb") as out:
+        out.writelines(encode(a) + b"\n" for a in batch)
+    done = subprocess.run([sys.executable, "-m", "bench._sink_memory", db_url, path],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=20000)
     parser.add_argument("--db", help="database URL (default: a temporary SQLite)")
-    import json
-
     print(json.dumps(run(parser.parse_args()), indent=2))

@@ -1,0 +1,45 @@
+"""A starting sink's memory over a stored history, for bench.dedup: in a process of its own, as a
+sink would be, open the store bench.dedup filled and store one more batch, which first loads
+the key index from every stored row; report the CPU that took and the memory the process holds.
+
+    .venv/bin/python -m bench._sink_memory <database URL> <file of encoded articles, one a line>
+"""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+
+def _resident_mb() -> float:
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def measure(db_url: str, articles_file: str) -> dict:
+    from shared.procs import give_back_large_blocks
+
+    give_back_large_blocks()  # as the newsflow command does first
+    import services.sink.main  # noqa: F401 - what a sink imports (its Kafka client, metrics)
+    from services.sink.store import open_store
+    from shared.schema import decode
+
+    with open(articles_file, "rb") as lines:
+        batch = [decode(line.rstrip(b"\n")) for line in lines]
+    imported = _resident_mb()
+    store = open_store(db_url)
+    cpu = time.process_time()
+    store.upsert(batch)
+    cpu = time.process_time() - cpu
+    figures = {
+        "sink_rss_mb_imports": round(imported, 1),
+        "sink_first_batch_cpu_s": round(cpu, 2),  # the index's load, then one batch's decisions
+        "sink_rss_mb_after_first_batch": round(_resident_mb(), 1),
+        "sink_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    store.close()
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(sys.argv[1], sys.argv[2])))
