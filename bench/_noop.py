@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 from prometheus_client import CollectorRegistry
 
 from shared.config import load_settings
@@ -50,7 +51,10 @@ def sink_stage() -> None:
         count = sum(len(records) for records in polled.values())
         if count:
             metrics.messages_in.inc(count)
-            consumer.commit()
+            try:
+                consumer.commit()
+            except (CommitFailedError, RebalanceInProgressError):
+                continue  # the group is rebalancing (as the real sink, services/sink/main.py): delivered again
             metrics.messages_out.inc(count)
     consumer.close(autocommit=False)
 
