@@ -17,7 +17,7 @@ def give_back_large_blocks() -> None:
     one returns it to the system. By default glibc raises that threshold (up to 32 MB) each time
     such a block is freed, and blocks under it then come from the heap, which returns only what is
     free at its top. Measured (BENCHMARKS.md): a sink at 100,000 stored articles 212 MB against
-    247, the cleaner on whole HTML pages 200 against 216. A no-op where libc is not glibc."""
+    247, the cleaner on whole HTML pages 194-204 against 216-217. A no-op where libc is not glibc."""
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
