@@ -322,7 +322,7 @@ class Supervisor:
                     stage: backlog(self.settings, self.settings.group(stage), self.settings.topic(topic))
                     for stage, topic in drain_checks()
                 }
-            except (KafkaError, RuntimeError) as exc:  # an outage of the broker: ask again
+            except (KafkaError, RuntimeError, TimeoutError) as exc:  # an outage of the broker: ask again
                 log.warning("cannot measure the stages' backlog now (%s: %s)", type(exc).__name__, exc)
                 stable = 0
                 if self.stopping.wait(1.0):
