@@ -17,6 +17,15 @@ def current_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the process's peak since its exec (getrusage's ru_maxrss would count the peak of
+    the process it was forked from)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def side_by_side(per_broker: dict[str, dict]) -> str:
     kinds = list(per_broker)
     rows = [("", *kinds)]

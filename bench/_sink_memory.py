@@ -7,14 +7,11 @@ the key index from every stored row; report the CPU that took and the memory the
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
-
-def _status_mb(field: str) -> float:
-    """VmRSS (resident now) or VmHWM (its peak) of this process's memory since its exec, where
-    getrusage's ru_maxrss would count the peak of the process it was forked from."""
-    return int(open("/proc/self/status").read().split(f"{field}:")[1].split()[0]) / 1024
+from bench._pipeline_report import current_rss_mb, peak_rss_mb
 
 
 def measure(db_url: str, articles_file: str) -> dict:
@@ -27,16 +24,16 @@ def measure(db_url: str, articles_file: str) -> dict:
 
     with open(articles_file, "rb") as lines:
         batch = [decode(line.rstrip(b"\n")) for line in lines]
-    imported = _status_mb("VmRSS")
+    imported = current_rss_mb(os.getpid())
     store = open_store(db_url)
     cpu = time.process_time()
     store.upsert(batch)
     cpu = time.process_time() - cpu
     figures = {
-        "sink_rss_mb_imports": round(imported, 1),
+        "sink_rss_mb_imports": imported,
         "sink_first_batch_cpu_s": round(cpu, 2),  # the index's load, then one batch's decisions
-        "sink_rss_mb_after_first_batch": round(_status_mb("VmRSS"), 1),
-        "sink_peak_rss_mb": round(_status_mb("VmHWM"), 1),
+        "sink_rss_mb_after_first_batch": current_rss_mb(os.getpid()),
+        "sink_peak_rss_mb": round(peak_rss_mb(os.getpid()), 1),
     }
     store.close()
     return figures

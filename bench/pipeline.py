@@ -39,7 +39,7 @@ from pathlib import Path
 from bench._articles import encoded, generate
 from bench._html_mix import html_mix
 from bench._passthrough import passthrough_aiokafka, passthrough_kafka_python
-from bench._pipeline_report import LATENCY_RATE, STAGES, current_rss_mb, side_by_side, summarise
+from bench._pipeline_report import LATENCY_RATE, STAGES, current_rss_mb, peak_rss_mb, side_by_side, summarise
 from services.broker.main import LocalBroker, start_broker
 from services.status.main import fetch
 from services.status.report import total
@@ -87,13 +87,6 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def cpu_seconds(pid: int) -> float:
