@@ -14,13 +14,14 @@ from services.cli_common import (
 from services.cli_feeds import feeds
 from services.cli_history import backfill, dlq, replay, retag
 from shared.config import Settings, redact_url
-from shared.procs import give_back_large_blocks
+from shared.procs import give_back_large_blocks, stacks_on_signal
 
 
 @click.group()
 def cli() -> None:
     """newsflow: a streaming ingest pipeline for news."""
     give_back_large_blocks()  # services run for months: what they free goes back (shared/procs.py)
+    stacks_on_signal()
 
 
 @cli.command()

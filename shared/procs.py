@@ -1,8 +1,9 @@
 """Small process helpers: free ports, waiting for a port, children that die with their parent,
-freed memory given back."""
+freed memory given back, stacks on demand."""
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import signal
 import socket
 import time
@@ -23,6 +24,15 @@ def give_back_large_blocks() -> None:
     except (OSError, AttributeError):
         return
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+
+
+STACKS_SIGNAL = signal.SIGUSR1
+
+
+def stacks_on_signal() -> None:
+    """`kill -USR1 <pid>` writes every thread's Python stack to the process's stderr (the
+    service's log), without stopping it: what a service that has gone quiet is waiting in."""
+    faulthandler.register(STACKS_SIGNAL, all_threads=True)
 
 
 def die_with_parent() -> None:

@@ -1,9 +1,12 @@
 """`newsflow run` in the background for tests that work beside a live pipeline."""
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from kafka import TopicPartition
 from shared.config import Settings
 from shared.kafka import backlog, high_watermarks, make_consumer, make_producer
 from shared.pipeline import topology
+from shared.procs import STACKS_SIGNAL
 from shared.schema import Article, encode
 from tests.conftest import settings_env
 from tests.integration.helpers import WORDS, started_pids, wait_until
@@ -27,6 +31,19 @@ class Running:
     def service(self, name: str) -> tuple[int, int]:
         """(pid, metrics port) of the latest start of a service."""
         return started_pids(self.log())[name]
+
+    def log_with_stacks(self, tail_chars: int = 6000) -> str:
+        """The log's tail after every running service wrote its threads' stacks into it (for a
+        failure: what a stage that went quiet is waiting in)."""
+        for pid, _port in started_pids(self.log()).values():
+            try:
+                os.kill(pid, STACKS_SIGNAL)
+            except ProcessLookupError:
+                pass
+        time.sleep(1.0)
+        text = self.log()
+        first = re.search(r"^(Current thread|Thread) 0x", text, re.MULTILINE)
+        return text[-tail_chars:] if first is None else text[:first.start()][-tail_chars:] + text[first.start():]
 
 
 def pipeline_env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -94,7 +111,7 @@ def wait_drained(settings: Settings, run: Running, timeout_s: float) -> None:
     try:
         wait_until(lambda: drained(settings), timeout_s, interval_s=1.0, what="the pipeline drained")
     except TimeoutError as exc:
-        raise AssertionError(f"{exc}; backlog by stage {backlogs(settings)}\n{run.log()[-6000:]}") from exc
+        raise AssertionError(f"{exc}; backlog by stage {backlogs(settings)}\n{run.log_with_stacks()}") from exc
 
 
 def total_messages(settings: Settings, topic: str) -> int:
