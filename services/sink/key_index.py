@@ -12,8 +12,13 @@ costs the same whether 1,000 or 100,000 articles are stored, where the SQL it re
 to KEY_TERMS x KEY_POSTINGS index rows an article through the database.
 
 Memory: a key's postings are an array of 4-byte numbers (KEY_TERMS postings an article); the
-bands are sorted numpy arrays (12 bytes a band, BANDS an article), the newest in a dict until
-MERGE_AT of them: about 60 MB at 100,000 articles, and the word vectors about 50 MB more.
+bands are sorted numpy arrays (8 bytes a band, BANDS an article), the newest in a dict until
+MERGE_AT of them: about 50 MB at 100,000 articles, and the word vectors about 40 MB more.
+
+A band is held by the low BAND_BITS bits of its key: two bands that differ only above them
+(about one looked-up band in 2,000 at 100,000 articles) give each other's articles as
+candidates, which their MinHashes then reject as they reject any candidate too unlike; 4 bytes
+less a band, 8 MB at 100,000 articles.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ KEY_POSTINGS = 100
 BULK = 1000  # from this many articles at once, postings are sorted once rather than inserted in place
 BAND_CANDIDATES = 50  # the oldest articles of a band read: a band shared by thousands says little
 MERGE_AT = 50_000  # bands kept in a dict before they join the sorted arrays
+BAND_BITS = 32
 
 
 class KeyIndex:
@@ -49,7 +55,7 @@ class KeyIndex:
         self._number: dict[str, int] = {}
         self._postings: dict[str, array] = {}
         self._posting_days: dict[str, array] = {}  # beside each key's postings: bisect runs in C
-        self._band_keys = np.empty(0, np.int64)  # sorted; the same key's articles in the order added
+        self._band_keys = np.empty(0, np.uint32)  # sorted, by held_band; a key's articles in the order added
         self._band_numbers = np.empty(0, np.uint32)
         self._new_bands: dict[int, list[int]] = {}
         self._new_band_count = 0
@@ -102,7 +108,7 @@ class KeyIndex:
         self._ids.append(article_id)
         self._days.append(day)
         self._vectors.append(terms)
-        for band in dict.fromkeys(bands):
+        for band in dict.fromkeys(map(held_band, bands)):
             self._new_bands.setdefault(band, []).append(number)
         self._new_band_count += len(bands)
         if self._new_band_count >= MERGE_AT:
@@ -130,7 +136,7 @@ class KeyIndex:
 
     def _merge_bands(self) -> None:
         new = self._new_bands
-        keys = np.fromiter((k for k, numbers in new.items() for _ in numbers), np.int64)
+        keys = np.fromiter((k for k, numbers in new.items() for _ in numbers), np.uint32)
         numbers = np.fromiter((n for row in new.values() for n in row), np.uint32)
         order = np.argsort(keys, kind="stable")  # stable: a key's older articles stay first
         keys, numbers = keys[order], numbers[order]
@@ -140,13 +146,14 @@ class KeyIndex:
 
     def sharing_bands(self, bands: Iterable[int]) -> dict[int, list[str]]:
         """band key -> the BAND_CANDIDATES oldest articles having it, for the bands some article has."""
-        wanted = np.fromiter(dict.fromkeys(bands), np.int64)
-        starts = np.searchsorted(self._band_keys, wanted, "left").tolist()
-        ends = np.searchsorted(self._band_keys, wanted, "right").tolist()
+        wanted = list(dict.fromkeys(bands))
+        held = np.fromiter(map(held_band, wanted), np.uint32, len(wanted))
+        starts = np.searchsorted(self._band_keys, held, "left").tolist()
+        ends = np.searchsorted(self._band_keys, held, "right").tolist()
         found: dict[int, list[str]] = {}
-        for band, start, end in zip(wanted.tolist(), starts, ends):
+        for band, held_key, start, end in zip(wanted, held.tolist(), starts, ends):
             numbers = self._band_numbers[start:min(end, start + BAND_CANDIDATES)].tolist()
-            numbers += self._new_bands.get(band, [])[:BAND_CANDIDATES - len(numbers)]
+            numbers += self._new_bands.get(held_key, [])[:BAND_CANDIDATES - len(numbers)]
             if numbers:
                 found[band] = [self._ids[n] for n in numbers]
         return found
@@ -180,6 +187,11 @@ class KeyIndex:
 
     def __contains__(self, article_id: str) -> bool:
         return article_id in self._number
+
+
+def held_band(band: int) -> int:
+    """What the index holds of a band key (dedup.band_keys: 63 bits)."""
+    return band & ((1 << BAND_BITS) - 1)
 
 
 MOVE_CHUNK = 1 << 16  # old values moved at once by _insert_in_place

@@ -93,6 +93,37 @@ def test_bands_give_their_oldest_articles_before_and_after_a_merge(monkeypatch):
     assert index.sharing_bands([1003])[1003] == ["n003", "late"]
 
 
+def test_bands_alike_in_their_held_bits_give_each_others_articles(monkeypatch):
+    monkeypatch.setattr(key_index, "MERGE_AT", 2)
+    index = KeyIndex()
+    index.add([("x", 0, {}, (5,)), ("y", 0, {}, (5 + 2**32,)), ("z", 0, {}, (6 + 2**40,))])
+    assert index._band_keys.size and index._new_band_count  # x and y merged, z not yet
+    assert index.sharing_bands([5 + 2**32, 6]) == {5 + 2**32: ["x", "y"], 6: ["z"]}  # keyed as asked
+
+
+def test_colliding_bands_change_no_decision(monkeypatch, tmp_path):
+    """With 2 bits held every band meets a quarter of all others: each article gets every stored
+    article of such a band as a near-duplicate candidate, and its MinHash still decides."""
+    reports = [art(1, HARBOUR, "Harbour reopens"), art(2, ORCHARD), art(3, HARBOUR, "Back in business"),
+               art(4, "KELMARSH (Wire) - " + HARBOUR.replace("five weeks", "six weeks")),
+               art(5, HARBOUR_REWRITE), art(6, ORCHARD.replace("a decade", "ten years") + " Prices rose."),
+               art(7, ORCHARD[:120]), art(8, HARBOUR_REWRITE[::-1])]
+
+    def decided(bits: int) -> dict:
+        monkeypatch.setattr(key_index, "BAND_BITS", bits)
+        store = open_store(f"sqlite:///{tmp_path}/bits{bits}.db")
+        try:
+            for i in range(0, len(reports), 3):
+                store.upsert(reports[i:i + 3])
+            assert bits > 2 or len(store.dedup.keys.sharing_bands([1, 2, 3, 4])) == 4  # all collide
+            return {r.id: (r.duplicate_of, r.story_id) for r in store.list_articles()}
+        finally:
+            store.close()
+
+    assert decided(2) == decided(32)
+    assert decided(32)["a4"][0] == "a1" and decided(32)["a7"][0] is None  # a near copy; a fragment is not
+
+
 def test_keys_are_the_heaviest_terms_in_their_stored_order():
     assert keys_of({"kelmarsh": 0.5, "harbour": 0.4, "varga": 0.1}) == ("kelmarsh", "harbour", "varga")
 
