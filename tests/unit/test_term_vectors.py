@@ -53,3 +53,15 @@ def test_the_similarity_is_exact_and_symmetric():
     assert CAP_UNITS == 7 * WEIGHT_SCALE**2 // 100 and 1 * 50_000 + 20_000 * 10_000 + CAP_UNITS == 900_050_000
     assert story_similarity(a, b) == story_similarity(b, a) == 0.09001
     assert story_similarity(a, {}) == 0.0
+
+
+def test_a_heavy_weight_is_exact_before_and_after_rows_widen():
+    heavy, light = {"a": 0.9, "b": 0.43589}, {"a": 0.6, "c": 0.8}  # 90,000 units do not fit in 2 bytes
+    new = {"a": 0.05, "b": 0.1}  # 0.9 x 0.05 is under TERM_CAP: the weight counts in full
+    stored = TermVectors()
+    stored.append(heavy)
+    stored.append(light)
+    expected = [story_similarity(new, heavy), story_similarity(new, light)]
+    assert stored.similarities(new, [0, 1]) == expected and expected[0] == 0.08859
+    stored.append({f"w{i}": 0.01 for i in range(TOP_TERMS + 5)})  # every row widens
+    assert stored.similarities(new, [1, 0]) == expected[::-1]
