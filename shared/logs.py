@@ -12,6 +12,8 @@ def setup_logging(level: str, name: str) -> None:
     )
     # kafka-python logs every reconnect attempt at INFO/WARNING; keep ours readable.
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # but its group coordinator's few lines (joined, assigned, rebalancing) say where a consumer is
+    logging.getLogger("kafka.coordinator").setLevel(logging.getLogger().level)
     # Closing a client while its metadata refresh is in flight logs "failed Cancelled" at ERROR.
     logging.getLogger("kafka.cluster").setLevel(logging.CRITICAL)
     hold_back_client_repeats(logging.getLogger())

@@ -74,15 +74,22 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def newsflow(*args: str, env: dict[str, str], timeout: float = 240, cwd: Path | None = None):
     """Run the real `newsflow` command line; returns the CompletedProcess. One that does not end
     within `timeout` fails the test with the end of what it printed (its services' logs)."""
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env, cwd=cwd,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        return subprocess.run(
-            [sys.executable, "-m", "services.cli", *args],
-            env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        )
+        out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        printed = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        from tests.integration.helpers import ask_for_stacks, tail_and_stacks
+
+        ask_for_stacks(exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or ""))
+        try:
+            _, err = process.communicate(timeout=2)  # the stacks, written without stopping the services
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
         raise AssertionError(f"`newsflow {' '.join(args)}` still running after {timeout:.0f} s; it printed, "
-                             f"last:\n{printed[-6000:]}") from None
+                             f"last:\n{tail_and_stacks(err)}") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Generated input and process probes for the integration tests."""
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -35,6 +36,26 @@ def started_pids(log_text: str) -> dict[str, tuple[int, int]]:
     for name, pid, port in re.findall(r"started ([\w-]+)\s+pid (\d+)\s+metrics http://[\d.]+:(\d+)/", log_text):
         found[name] = (int(pid), int(port))
     return found
+
+
+def ask_for_stacks(log_text: str) -> None:
+    """Make every service `newsflow run` started (by its log) write its threads' stacks to that
+    log (shared/procs.py): for a failure, what a stage that went quiet is waiting in."""
+    from shared.procs import STACKS_SIGNAL
+
+    for pid, _port in started_pids(log_text).values():
+        try:
+            os.kill(pid, STACKS_SIGNAL)
+        except ProcessLookupError:
+            pass
+
+
+def tail_and_stacks(log_text: str, tail_chars: int = 6000) -> str:
+    """The last `tail_chars` of a log before the first stack in it, and every stack after."""
+    first = re.search(r"^(Current thread|Thread) 0x", log_text, re.MULTILINE)
+    if first is None:
+        return log_text[-tail_chars:]
+    return log_text[:first.start()][-tail_chars:] + log_text[first.start():]
 
 
 def metric_value(port: int, name: str, timeout_s: float = 1.0) -> float | None:

@@ -1,8 +1,6 @@
 """`newsflow run` in the background for tests that work beside a live pipeline."""
 from __future__ import annotations
 
-import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,10 +13,9 @@ from kafka import TopicPartition
 from shared.config import Settings
 from shared.kafka import backlog, high_watermarks, make_consumer, make_producer
 from shared.pipeline import topology
-from shared.procs import STACKS_SIGNAL
 from shared.schema import Article, encode
 from tests.conftest import settings_env
-from tests.integration.helpers import WORDS, started_pids, wait_until
+from tests.integration.helpers import WORDS, ask_for_stacks, started_pids, tail_and_stacks, wait_until
 
 
 class Running:
@@ -32,18 +29,11 @@ class Running:
         """(pid, metrics port) of the latest start of a service."""
         return started_pids(self.log())[name]
 
-    def log_with_stacks(self, tail_chars: int = 6000) -> str:
-        """The log's tail after every running service wrote its threads' stacks into it (for a
-        failure: what a stage that went quiet is waiting in)."""
-        for pid, _port in started_pids(self.log()).values():
-            try:
-                os.kill(pid, STACKS_SIGNAL)
-            except ProcessLookupError:
-                pass
+    def log_with_stacks(self) -> str:
+        """The log's tail, then every running service's stacks."""
+        ask_for_stacks(self.log())
         time.sleep(1.0)
-        text = self.log()
-        first = re.search(r"^(Current thread|Thread) 0x", text, re.MULTILINE)
-        return text[-tail_chars:] if first is None else text[:first.start()][-tail_chars:] + text[first.start():]
+        return tail_and_stacks(self.log())
 
 
 def pipeline_env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -44,3 +44,21 @@ def test_a_clients_repeated_message_passes_once_per_period_with_a_count(monkeypa
     now[0] += 31
     again = _record("aiokafka", "Unable connect to %s")
     assert repeats.filter(again) and "[and 5 more like it in 31 s]" in again.getMessage()
+
+
+def test_of_the_kafka_client_only_its_group_coordinator_logs_below_warning():
+    from shared.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    try:
+        setup_logging("info", "sink")
+        assert logging.getLogger("kafka.coordinator.consumer").isEnabledFor(logging.INFO)  # joins, assignments
+        assert not logging.getLogger("kafka.conn").isEnabledFor(logging.INFO)  # every reconnect attempt
+        setup_logging("warning", "sink")
+        assert not logging.getLogger("kafka.coordinator").isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        logging.getLogger("kafka").setLevel(logging.NOTSET)
+        logging.getLogger("kafka.coordinator").setLevel(logging.NOTSET)
