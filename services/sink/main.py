@@ -15,6 +15,7 @@ from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, RebalanceInProgressError
 from prometheus_client import CollectorRegistry
 
+from services.sink.membership import Membership, settle_limit_s
 from services.sink.metrics import SinkMetrics
 from services.sink.store import Store, UpsertResult, open_store
 from shared.brokerwatch import BrokerWatch, wait_for_broker
@@ -41,14 +42,18 @@ class Sink:
         self.metrics = metrics or SinkMetrics(registry or CollectorRegistry())
         self.uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}  # stored, not yet committed
         self.listener = ResumeWhereStored(self)
-        self.consumer = make_consumer(
-            settings, settings.group(STAGE), topology.input_topic(settings, STAGE), listener=self.listener,
-            max_poll_records=settings.sink_batch_size,
-        )
+        self.consumer = self.new_consumer()
         self.letters = CheckedPublisher(make_producer(settings))
         self.transform = topology.stage(STAGE).load_transform(settings)
         self.limit = DlqLimit.from_settings(settings)
+        self.membership = Membership(settle_limit_s(settings.session_timeout_ms))
         self.stopping = False
+
+    def new_consumer(self):
+        return make_consumer(
+            self.settings, self.settings.group(STAGE), topology.input_topic(self.settings, STAGE),
+            listener=self.listener, max_poll_records=self.settings.sink_batch_size,
+        )
 
     def run(self) -> None:
         log.info("sink consuming %s into %s", self.settings.tagged_topic, redact_url(self.settings.database_url))
@@ -61,13 +66,24 @@ class Sink:
             self.store.close()
 
     def step(self) -> None:
-        """One batch stored and committed, or, idle, the lag measured and held-back offsets committed."""
+        """One batch stored and committed, or, idle, the lag measured and held-back offsets
+        committed; then the group membership checked."""
         records = self.collect()
         self.measure_lag()
         if records:
             self.write(records)
         elif self.uncommitted:
             self.commit({})
+        self.settle()
+
+    def settle(self) -> None:
+        """A new client for a membership that has not settled in its limit (membership.py)."""
+        state = self.consumer.group_metadata().state
+        if self.membership.overdue(state):
+            log.warning("the sink's place in its group has not settled in %.0f s (%s): joining it with a "
+                        "new client", self.membership.limit_s, state)
+            self.consumer.close(autocommit=False)
+            self.consumer = self.new_consumer()  # what it stored and did not commit: the listener seeks past it
 
     def collect(self) -> list:
         """The records of one transaction: at most batch_size, or what came within batch_ms of the first."""
@@ -145,7 +161,8 @@ class Sink:
         kafka-python 3.0.12 can be left "rebalancing" with no join under way (seen after the
         first join, when a poll's timeout cut short the rejoin its metadata asked for): every
         commit is then refused, for good. Subscribing again starts a clean join; the listener
-        puts each partition we keep where the stored rows end, so nothing is read twice."""
+        puts each partition we keep where the stored rows end, so nothing is read twice. (A
+        membership that does not settle at all gets a new client: step, membership.py.)"""
         self.consumer.unsubscribe()
         subscribe(self.consumer, [topology.input_topic(self.settings, STAGE)], self.listener)
 

@@ -280,3 +280,41 @@ def test_a_dead_letter_the_broker_refuses_is_not_committed_past(settings, store_
     committed = committed_offsets(s, s.group("sink"), s.tagged_topic)
     assert sum(ends.values()) == 3
     assert sum(committed.get(p, 0) for p in ends) == 0  # nothing of that batch committed
+
+
+def test_a_membership_left_rebalancing_gets_a_new_client_and_nothing_is_lost(sink_settings, monkeypatch, caplog):
+    """kafka-python 3.0.12 can be left rebalancing with no join under way (services/sink/membership.py):
+    its partitions fetch nothing and no error says so. That state, made here by hand in the client
+    as a cut-short join leaves it, must not stop the sink for longer than its settle limit."""
+    from kafka.structs import MemberState
+
+    from services.sink import main as sink_main
+
+    monkeypatch.setattr(sink_main, "settle_limit_s", lambda _session_ms: 5.0)
+    s = sink_settings
+    _publish(s, [_article(i) for i in range(5)])
+    sink = _sink(s)
+    try:
+        wait_until(lambda: sink.step() or _counts(s.database_url)["articles"] == 5, 60, what="5 stored")
+        stuck = sink.consumer
+        coordinator = stuck._coordinator
+        with coordinator._lock:  # what a join cut short leaves: rebalancing, no join to come
+            coordinator.state = MemberState.REBALANCING
+            coordinator.rejoin_needed = False
+            coordinator._disable_heartbeat()
+        stuck._subscription.mark_pending_revocation(set(stuck.assignment()))
+        _publish(s, [_article(i) for i in range(5, 12)])
+        for _ in range(10):  # stuck indeed: nothing more is read
+            sink.step()
+        assert _metric(sink, "newsflow_messages_in_total", {"stage": "sink"}) == 5
+        with caplog.at_level("WARNING", logger="services.sink.main"):
+            wait_until(lambda: sink.step() or _counts(s.database_url)["articles"] == 12, 60, interval_s=0.0,
+                       what="the 7 others stored")
+        assert sink.consumer is not stuck and "has not settled in 5 s" in caplog.text
+        wait_until(lambda: sink.step() or committed_offsets(s, s.group("sink"), s.tagged_topic)
+                   == high_watermarks(s, s.tagged_topic), 30, what="everything committed")
+        assert _metric(sink, "newsflow_messages_in_total", {"stage": "sink"}) == 12  # nothing read twice
+    finally:
+        sink.consumer.close(autocommit=False)
+        sink.letters.close()
+        sink.store.close()
