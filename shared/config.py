@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     # many milliseconds; offsets advance past a batch once all of it is handled.
     stream_batch_size: int = Field(default=500, ge=1)
     stream_batch_ms: int = Field(default=20, ge=1)
+    # Events a Faust stage holds read and not yet handled (Faust's stream_buffer_maxsize, 4096 by
+    # default): 64 whole HTML pages are ~17 MB; 4096 let the cleaner hold ~35 MB more (BENCHMARKS.md).
+    stream_buffer_events: int = Field(default=64, ge=1)
 
     # Sink batching: a transaction per this many messages or this many milliseconds.
     # 250, not more: a batch loads the index entries of its story candidates at once (measured

@@ -103,6 +103,7 @@ def make_app(settings: Settings, stage: str, metrics: StageMetrics) -> faust.App
         web_enabled=False,
         datadir=str(settings.data_dir / f"faust-{stage}"),
         topic_partitions=settings.partitions,
+        stream_buffer_maxsize=settings.stream_buffer_events,
         producer_max_request_size=settings.max_request_bytes,  # Faust's 1 MB would refuse a large letter
         # Faust's 16 KB batches hold four of our articles: a produce request every four sends.
         # The linger saves ~0.1 ms of CPU an article here and ~0.24 ms in the broker. Not on Tansu:

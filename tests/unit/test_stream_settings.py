@@ -34,3 +34,10 @@ def test_faust_producers_do_not_linger_on_tansu(tmp_path):
     app, _ = _consumer_of(Settings(kafka_bootstrap="127.0.0.1:1", data_dir=tmp_path, broker="tansu",
                                    producer_linger_ms=7))
     assert app.conf.producer_linger == 0.0
+
+
+def test_a_stage_holds_as_many_unhandled_events_as_configured(tmp_path):
+    app, _ = _consumer_of(Settings(kafka_bootstrap="127.0.0.1:1", data_dir=tmp_path))
+    assert app.conf.stream_buffer_maxsize == 64  # not Faust's 4096: whole HTML pages held ~35 MB more
+    app, _ = _consumer_of(Settings(kafka_bootstrap="127.0.0.1:1", data_dir=tmp_path, stream_buffer_events=9))
+    assert app.conf.stream_buffer_maxsize == 9
