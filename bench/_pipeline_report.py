@@ -10,20 +10,21 @@ LATENCY_RATE = 100  # articles per second
 TARGETS = {"pipeline_articles_per_s": 2000, "pipeline_to_noop_ratio": 0.5, "latency_p99_s": 1.0, "rss_mb": 200}
 
 
-def current_rss_mb(pid: int) -> float:
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
     return 0.0
+
+
+def current_rss_mb(pid: int) -> float:
+    return round(_status_mb(pid, "VmRSS"), 1)
 
 
 def peak_rss_mb(pid: int) -> float:
     """VmHWM: the process's peak since its exec (getrusage's ru_maxrss would count the peak of
     the process it was forked from)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return _status_mb(pid, "VmHWM")
 
 
 def side_by_side(per_broker: dict[str, dict]) -> str:

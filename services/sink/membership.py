@@ -4,7 +4,7 @@ kafka-python 3.0.12 can be left "rebalancing" with no join under way (a join cut
 poll's timeout, or by the group coordinator moving while the broker starts): its partitions
 then fetch nothing and nothing is committed, so no error ever says so. Seen in CI: a sink idle
 for minutes with messages waiting, its session expired. The sink asks this after each step and,
-when the answer is yes, joins its group afresh (Sink.rejoin).
+when the answer is yes, joins its group with a new client (Sink.settle).
 """
 from __future__ import annotations
 

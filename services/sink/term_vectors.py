@@ -61,8 +61,7 @@ class TermVectors:
         self._words[self._count, :len(words)] = words
         self._units[self._count, :len(words)] = np.minimum(units, HEAVY_UNITS)
         if len(units) and units.max() >= HEAVY_UNITS:
-            self._heavy[self._count] = np.zeros(self._units.shape[1], np.int64)
-            self._heavy[self._count][:len(units)] = units
+            self._heavy[self._count] = _widened(units[np.newaxis], self._units.shape[1])[0]
         self._count += 1
 
     def similarities(self, terms: Mapping[str, float], numbers: list[int]) -> list[float]:
