@@ -12,7 +12,7 @@ import sys
 import time
 
 from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
-from kafka.errors import CommitFailedError, RebalanceInProgressError
+from kafka.errors import CommitFailedError, RebalanceInProgressError, RetriableError
 from prometheus_client import CollectorRegistry
 
 from services.sink.membership import Membership, settle_limit_s
@@ -41,6 +41,7 @@ class Sink:
         self.store = store
         self.metrics = metrics or SinkMetrics(registry or CollectorRegistry())
         self.uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}  # stored, not yet committed
+        self.commits_held = False  # the last commit failed for want of the broker (logged once)
         self.listener = ResumeWhereStored(self)
         self.consumer = self.new_consumer()
         self.letters = CheckedPublisher(make_producer(settings))
@@ -146,6 +147,7 @@ class Sink:
             self.consumer.commit(pending)
             for tp in pending:
                 del self.uncommitted[tp]
+            self.commits_held = False
         except RebalanceInProgressError:
             log.info("the group is rebalancing; %d offset(s) committed after it", len(pending))
             self.rejoin()
@@ -154,6 +156,13 @@ class Sink:
             # the same messages again, which the upsert by id absorbs.
             log.warning("offsets not committed (%s); the new owner of the partitions replays them", exc)
             self.uncommitted.clear()
+        except RetriableError as exc:
+            # The broker or the group's coordinator does not answer (an outage, which the broker
+            # watch logs): the offsets stay held and a later step commits them once it answers.
+            if not self.commits_held:
+                log.warning("offsets not committed (%s: %s); %d held until the broker answers",
+                            type(exc).__name__, exc, len(pending))
+            self.commits_held = True
 
     def rejoin(self) -> None:
         """Join the group afresh, keeping our place in the partitions we get back.
